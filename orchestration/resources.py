@@ -1,0 +1,43 @@
+"""Dagster resources: the warehouse (DuckDB file + data directory) and dbt."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from orchestration.settings import Settings, load_settings
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The data directory and its DuckDB warehouse.
+
+    ``data_dir`` left empty means ``GVW_DATA_DIR`` (default ``./data``), read when the
+    resource is used, never at import time.
+    """
+
+    data_dir: str = ""
+
+    def settings(self) -> Settings:
+        settings = load_settings()
+        if self.data_dir:
+            settings = Settings(**{**settings.__dict__, "data_dir": Path(self.data_dir).resolve()})
+        return settings
+
+    @contextlib.contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection to the warehouse, closed on exit.
+
+        DuckDB allows one writing process per file: writers hold the connection only
+        for the duration of one step, and readers open it read-only.
+        """
+        settings = self.settings()
+        settings.ensure_dirs()
+        conn = duckdb.connect(str(settings.warehouse_path), read_only=read_only)
+        try:
+            yield conn
+        finally:
+            conn.close()

@@ -1,0 +1,124 @@
+"""Run-time configuration, read from ``GVW_*`` environment variables when asked for.
+
+Nothing here runs at import time: callers build a :class:`Settings` with
+:func:`load_settings` when a resource, a CLI command or a test needs one.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
+DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the warehouse lives and how it behaves; every path is absolute."""
+
+    data_dir: Path
+    pii_salt_override: str | None = None
+    min_cell: int = 5
+    export_versions_kept: int = 5
+    export_compression: str = "snappy"
+    alert_webhook: str | None = None
+    daily_cron: str = "0 2 * * *"
+
+    @property
+    def landing_dir(self) -> Path:
+        return self.data_dir / "landing"
+
+    @property
+    def votes_landing_dir(self) -> Path:
+        return self.landing_dir / "votes"
+
+    @property
+    def workshops_landing_dir(self) -> Path:
+        return self.landing_dir / "workshops"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.data_dir / "warehouse.duckdb"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.data_dir / "exports"
+
+    @property
+    def quality_dir(self) -> Path:
+        return self.data_dir / "quality"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.data_dir / ".dagster"
+
+    @property
+    def expected_path(self) -> Path:
+        """Answer key written by ``gvw generate`` beside ``landing/``."""
+        return self.data_dir / "expected.json"
+
+    @property
+    def pii_salt_path(self) -> Path:
+        return self.data_dir / ".pii_salt"
+
+    def pii_salt(self) -> str:
+        """The salt for pseudonymising e-mail addresses.
+
+        ``GVW_PII_SALT`` when set; otherwise a random salt generated once and kept
+        in the data directory, so that the same address always maps to the same key.
+        """
+        if self.pii_salt_override:
+            return self.pii_salt_override
+        path = self.pii_salt_path
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(secrets.token_hex(32), encoding="ascii")
+            os.chmod(tmp, 0o600)
+            try:
+                # link() fails if another process won the race: keep its salt.
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink(missing_ok=True)
+        return path.read_text(encoding="ascii").strip()
+
+    def ensure_dirs(self) -> None:
+        for d in (self.votes_landing_dir, self.workshops_landing_dir, self.exports_dir,
+                  self.quality_dir, self.dagster_home):
+            d.mkdir(parents=True, exist_ok=True)
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from ``env`` (default: the process environment)."""
+    env = os.environ if env is None else env
+    data_dir = Path(env.get("GVW_DATA_DIR") or DEFAULT_DATA_DIR).expanduser().resolve()
+    compression = (env.get("GVW_EXPORT_COMPRESSION") or "snappy").strip().lower()
+    if compression not in {"snappy", "zstd", "gzip", "none"}:
+        raise ValueError(f"GVW_EXPORT_COMPRESSION must be snappy, zstd, gzip or none, got {compression!r}")
+    return Settings(
+        data_dir=data_dir,
+        pii_salt_override=(env.get("GVW_PII_SALT") or None),
+        min_cell=_int(env, "GVW_MIN_CELL", 5),
+        export_versions_kept=_int(env, "GVW_EXPORT_VERSIONS_KEPT", 5),
+        export_compression=compression,
+        alert_webhook=(env.get("GVW_ALERT_WEBHOOK") or None),
+        daily_cron=(env.get("GVW_DAILY_CRON") or "0 2 * * *"),
+    )
