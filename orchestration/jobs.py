@@ -1,0 +1,19 @@
+"""Jobs: what a run materializes."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+INGEST_GROUP = "ingest"
+
+refresh_all_job = dg.define_asset_job(
+    name="refresh_all",
+    selection=dg.AssetSelection.all(),
+    description="Everything: ingest new landing files, rebuild the warehouse, validate, export.",
+)
+
+incremental_job = dg.define_asset_job(
+    name="incremental",
+    selection=dg.AssetSelection.groups(INGEST_GROUP).downstream(),
+    description="New landing files, then everything downstream of them.",
+)
