@@ -55,7 +55,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from orchestration.generate import generate_landing_zone
 
     started = time.monotonic()
-    key = generate_landing_zone(out, scale=args.scale, seed=args.seed)
+    key = generate_landing_zone(out, scale=args.scale, seed=args.seed, overwrite=args.overwrite)
     took = time.monotonic() - started
     figures = key.get("figures", {})
     print(
@@ -179,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=2017, help="random seed (same seed, same bytes)")
     p.add_argument("--out", help="target directory (default: $GVW_DATA_DIR)")
     p.add_argument("--if-empty", action="store_true", help="do nothing when the landing zone already has files")
+    p.add_argument("--overwrite", action="store_true", help="replace the files of an earlier generation in the target")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("run", help="materialize every asset in-process (job refresh_all)")
