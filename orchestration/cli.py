@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 
 from orchestration.instance import ensure_dagster_home
+from orchestration.locking import RunLockTimeout, run_lock
 from orchestration.progress import root_cause
 from orchestration.settings import Settings, load_settings
 
@@ -100,22 +101,31 @@ def _print_figures(figures: dict[str, int] | None) -> None:
         print(f"  {name:<28} {value:>10,}" if isinstance(value, int) else f"  {name:<28} {value!s:>10}")
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    settings = _settings()
+def _execute(job_name: str):
+    """Run one job of the code location in this process, against the data directory's instance."""
     import dagster as dg
 
     from orchestration.definitions import defs
 
-    job_name = "incremental" if args.incremental else "refresh_all"
-    job = defs.resolve_job_def(job_name)
-    print(f"gvw run: job {job_name} on {settings.data_dir}")
-    started = time.monotonic()
+    job = defs().resolve_job_def(job_name)
     with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(
+        return job.execute_in_process(
             instance=instance,
             run_config={"loggers": {"gvw_progress": {}}},
             raise_on_error=False,
         )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = _settings()
+    job_name = "incremental" if args.incremental else "refresh_all"
+    print(f"gvw run: job {job_name} on {settings.data_dir}")
+    started = time.monotonic()
+    try:
+        with run_lock(settings.data_dir, wait_seconds=args.wait):
+            result = _execute(job_name)
+    except RunLockTimeout as exc:
+        raise CliError(str(exc)) from None
     took = time.monotonic() - started
     if not result.success:
         failures = [e for e in result.all_events if e.is_step_failure]
@@ -163,7 +173,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     manifest = settings.exports_dir / "manifest.json"
     if manifest.exists():
         info = json.loads(manifest.read_text(encoding="utf-8"))
-        print(f"exports: version {info.get('version', '?')} generated {info.get('generated_at', '?')}")
+        print(f"exports: version {info.get('version_id', '?')} generated {info.get('generated_at', '?')}")
     return 0
 
 
@@ -184,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="materialize every asset in-process (job refresh_all)")
     p.add_argument("--incremental", action="store_true", help="only new landing files, then everything downstream")
+    p.add_argument("--wait", type=float, default=600.0, metavar="SECONDS",
+                   help="how long to wait for another run on the same data directory (default 600)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("status", help="headline figures, load ledger, last run, export version")

@@ -14,6 +14,7 @@ refresh_all_job = dg.define_asset_job(
 
 incremental_job = dg.define_asset_job(
     name="incremental",
-    selection=dg.AssetSelection.groups(INGEST_GROUP).downstream(),
+    # The export multi-asset publishes one version of every dataset, so it is selected whole.
+    selection=dg.AssetSelection.groups(INGEST_GROUP).downstream().required_multi_asset_neighbors(),
     description="New landing files, then everything downstream of them.",
 )

@@ -1,0 +1,28 @@
+"""Ingestion: landing zone (docs: /work/shared/spec/landing-zone.md, docs/contract-decisions.md)
+-> DuckDB raw layer (docs/raw-layer.md). No Dagster here: the assets, tests and the benchmark
+all call :func:`ingest_landing_zone` on a DuckDB connection.
+"""
+
+from orchestration.ingest.core import ingest_landing_zone, raw_totals
+from orchestration.ingest.files import LandingFile, list_landing_files
+from orchestration.ingest.ledger import WarehouseBusy, file_hashes, read_ledger_hashes
+from orchestration.ingest.reconcile import FileReconciliation, Reconciliation, reconcile
+from orchestration.ingest.report import FileReport, IngestReport
+from orchestration.ingest.schema import RAW_TABLES, ensure_raw_schema
+
+__all__ = [
+    "RAW_TABLES",
+    "FileReconciliation",
+    "FileReport",
+    "IngestReport",
+    "LandingFile",
+    "Reconciliation",
+    "WarehouseBusy",
+    "ensure_raw_schema",
+    "file_hashes",
+    "ingest_landing_zone",
+    "list_landing_files",
+    "raw_totals",
+    "read_ledger_hashes",
+    "reconcile",
+]

@@ -1,0 +1,144 @@
+"""Landing files: discovery, content hashes, encoding check and the split into lines.
+
+Everything here works on whole files (one Python step per file, never per record); the
+line split is done by Arrow's vectorised kernels.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+# Source folders under landing/ and the file suffix each one holds.
+SOURCES = {"votes": ".csv", "workshops": ".jsonl"}
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    """One file of the landing zone, as found on disk (content not read yet)."""
+
+    source: str       # "votes" or "workshops"
+    path: Path
+    file_name: str    # path relative to landing/, with "/" separators, e.g. "votes/x.csv"
+    size_bytes: int
+    mtime_ns: int
+
+    def read_bytes(self) -> bytes:
+        return self.path.read_bytes()
+
+
+def _order_key(f: LandingFile) -> tuple[str, bytes]:
+    # contract-decisions.md: files in lexicographic order of their names, as bytes
+    return f.source, f.file_name.encode("utf-8", "surrogateescape")
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    """Files under ``folder``, skipping hidden entries (editor and upload temp files)."""
+    if not folder.is_dir():
+        return
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            yield from _walk(entry)
+        elif entry.is_file():
+            yield entry
+
+
+def list_landing_files(landing_dir: Path) -> list[LandingFile]:
+    """Votes CSV and workshop JSONL files under ``landing_dir``, in processing order.
+
+    Suffixes are matched case-insensitively; other files are not part of the contract and
+    are ignored.
+    """
+    landing_dir = Path(landing_dir)
+    found: list[LandingFile] = []
+    for source, suffix in SOURCES.items():
+        for path in _walk(landing_dir / source):
+            if path.suffix.lower() != suffix:
+                continue
+            stat = path.stat()
+            found.append(LandingFile(
+                source=source,
+                path=path,
+                file_name=path.relative_to(landing_dir).as_posix(),
+                size_bytes=stat.st_size,
+                mtime_ns=stat.st_mtime_ns,
+            ))
+    return sorted(found, key=_order_key)
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def first_utf8_error(data: bytes) -> str:
+    """Where the first invalid UTF-8 byte sits, for the ledger message."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        return f"not valid UTF-8: byte 0x{data[exc.start]:02x} at offset {exc.start} (line {line})"
+    return ""
+
+
+def csv_header(data: bytes) -> list[str]:
+    """The header fields of a CSV file as delivered (BOM removed, not normalised).
+
+    Only the first record is parsed (RFC 4180 quoting, as DuckDB's reader does); an
+    empty file has no header.
+    """
+    text = data[len(UTF8_BOM):] if data.startswith(UTF8_BOM) else data
+    head = text[: 1 << 20].decode("utf-8", errors="replace")
+    reader = csv.reader(io.StringIO(head, newline=""))
+    return next(reader, [])
+
+
+def has_blank_lines(data: bytes) -> bool:
+    """Whether the file may hold an empty line (DuckDB's CSV reader counts those as rows
+    of its line counter but returns nothing for them)."""
+    body = data[len(UTF8_BOM):] if data.startswith(UTF8_BOM) else data
+    return (b"\n\n" in body or b"\n\r" in body or b"\r\r" in body
+            or body.startswith((b"\n", b"\r")))
+
+
+def split_lines(data: bytes) -> pa.Table:
+    """Physical lines of a file (split on LF; a CR before the LF and a leading BOM removed)
+    as an Arrow table ``(line_number int64, line_text large_string)``.
+
+    The file must be valid UTF-8; the split is vectorised (no per-line Python).
+    """
+    body = data[len(UTF8_BOM):] if data.startswith(UTF8_BOM) else data
+    parts = pc.split_pattern(pa.array([body], pa.large_binary()), pattern=b"\n")
+    lines = parts.flatten()
+    if len(lines) and body.endswith(b"\n"):
+        # the split leaves an empty piece after the final line break: not a line
+        lines = lines.slice(0, len(lines) - 1)
+    lines = pc.cast(lines, pa.large_string())
+    lines = pc.replace_substring_regex(lines, pattern="\r$", replacement="")
+    numbers = pa.array(np.arange(1, len(lines) + 1, dtype=np.int64))
+    return pa.table({"line_number": numbers, "line_text": lines})
+
+
+def decoded_lines(data: bytes) -> pa.Table:
+    """Like :func:`split_lines` for a file that is not valid UTF-8: each invalid byte
+    becomes U+FFFD, so that the lines can be quarantined as text."""
+    text = data.decode("utf-8", errors="replace").encode("utf-8")
+    return split_lines(text)
