@@ -20,8 +20,8 @@
 --
 -- `-- @section <name>` lines split the script into the phases the runner times.
 -- Limitations (none occurs in generated landing zones): the landing zone must hold at
--- least one valid-UTF-8 file of each source; a CSV record has at most 64 fields (more are
--- truncated to 64, still "malformed" since no header has that many); the line count of a
+-- least one valid-UTF-8 file of each source; a CSV record has at most 32 fields (more are
+-- truncated to 32, still "malformed" since no header has that many); the line count of a
 -- non-UTF-8 file is read from DuckDB's escaped blob text.
 
 -- @section ingest
@@ -43,14 +43,22 @@ create or replace temp macro ts_utc(p) as
         - to_minutes((case when p.sign = '-' then -1 else 1 end)
                      * (coalesce(try_cast(nullif(p.oh, '') as integer), 0) * 60
                         + coalesce(try_cast(nullif(p.om, '') as integer), 0))) end;
--- option codes of one votes column: split on ';', items trimmed, empty items ignored (the
--- lambdas run only for values that are not plain code;code;..., i.e. almost never)
+-- option codes of one votes column: split on ';', items trimmed, empty items ignored; then
+-- a code not of the question, a repeat, or more than five codes is invalid. Almost every
+-- value is plain (code;code;...: no blanks, no empty items): it is its own normal form, and
+-- one regular expression built from the question's codes checks membership and the count,
+-- so that the lambdas run only for the few values that are not plain.
+create or replace temp macro is_plain(v) as regexp_full_match(v, '[A-Za-z0-9-]+(;[A-Za-z0-9-]+)*');
 create or replace temp macro choice_items(v) as
-    case when v = '' then []::varchar[]
-         when regexp_full_match(v, '[A-Za-z0-9-]+(;[A-Za-z0-9-]+)*') then string_split(v, ';')
-         else list_filter(list_transform(string_split(v, ';'), x -> trimws(x)), x -> x <> '') end;
-create or replace temp macro choices_ok(items, codes) as
-    len(items) <= 5 and len(list_distinct(items)) = len(items) and list_has_all(codes, items);
+    list_filter(list_transform(string_split(v, ';'), x -> trimws(x)), x -> x <> '');
+create or replace temp macro choices_norm(v, plain) as
+    case when v = '' or plain then v else array_to_string(choice_items(v), ';') end;
+create or replace temp macro choices_ok(v, plain, q) as
+    case when v = '' then true
+         when plain then regexp_full_match(v, getvariable('q_patterns')[q])
+             and list_unique(string_split(v, ';')) = len(string_split(v, ';'))
+         else len(choice_items(v)) <= 5 and list_unique(choice_items(v)) = len(choice_items(v))
+             and list_has_all(getvariable('q_codes')[q], choice_items(v)) end;
 -- non-blank lines of a file that is not valid UTF-8 (its escaped blob text)
 create or replace temp macro escaped_lines(b) as
     len(list_filter(string_split(b::varchar, '\x0A'),
@@ -67,6 +75,11 @@ from read_csv(getvariable('seeds_dir') || '/options.csv', header = true, all_var
 set variable q_codes = (select map_from_entries(list({'k': question_code, 'v': codes}))
                         from (select question_code, list(option_code order by option_code) as codes
                               from ref_options group by question_code));
+-- per question: 1 to 5 of its codes separated by ';' (a plain, valid value)
+set variable q_patterns = (
+    select map_from_entries(list({'k': question_code, 'v': '(?:' || alts || ')(?:;(?:' || alts || ')){0,4}'}))
+    from (select question_code, string_agg(regexp_escape(option_code), '|' order by option_code) as alts
+          from ref_options group by question_code));
 
 -- every landing file, its order (file name as bytes) and whether it is valid UTF-8
 create or replace temp table landing_files as
@@ -101,13 +114,7 @@ from read_csv(getvariable('vote_files'), header = false, auto_detect = false,
         'c16': 'varchar', 'c17': 'varchar', 'c18': 'varchar', 'c19': 'varchar', 'c20': 'varchar',
         'c21': 'varchar', 'c22': 'varchar', 'c23': 'varchar', 'c24': 'varchar', 'c25': 'varchar',
         'c26': 'varchar', 'c27': 'varchar', 'c28': 'varchar', 'c29': 'varchar', 'c30': 'varchar',
-        'c31': 'varchar', 'c32': 'varchar', 'c33': 'varchar', 'c34': 'varchar', 'c35': 'varchar',
-        'c36': 'varchar', 'c37': 'varchar', 'c38': 'varchar', 'c39': 'varchar', 'c40': 'varchar',
-        'c41': 'varchar', 'c42': 'varchar', 'c43': 'varchar', 'c44': 'varchar', 'c45': 'varchar',
-        'c46': 'varchar', 'c47': 'varchar', 'c48': 'varchar', 'c49': 'varchar', 'c50': 'varchar',
-        'c51': 'varchar', 'c52': 'varchar', 'c53': 'varchar', 'c54': 'varchar', 'c55': 'varchar',
-        'c56': 'varchar', 'c57': 'varchar', 'c58': 'varchar', 'c59': 'varchar', 'c60': 'varchar',
-        'c61': 'varchar', 'c62': 'varchar', 'c63': 'varchar', 'c64': 'varchar'},
+        'c31': 'varchar', 'c32': 'varchar'},
     delim = ',', quote = '"', escape = '"', null_padding = true, strict_mode = false,
     nullstr = '\x01\x02\x03', filename = true, parallel = false,
     store_rejects = true, rejects_table = 'vote_rejects', rejects_scan = 'vote_reject_scans');
@@ -151,15 +158,22 @@ with v as materialized (
         trimws(coalesce(r.fields[h.p_age_group], '')) as age_group,
         trimws(coalesce(r.fields[h.p_email], '')) as email,
         lower(trimws(coalesce(r.fields[h.p_is_test], ''))) as is_test,
-        choice_items(coalesce(r.fields[h.p_q1], '')) as q1, choice_items(coalesce(r.fields[h.p_q2], '')) as q2,
-        choice_items(coalesce(r.fields[h.p_q3], '')) as q3, choice_items(coalesce(r.fields[h.p_q4], '')) as q4,
-        choice_items(coalesce(r.fields[h.p_q5], '')) as q5, choice_items(coalesce(r.fields[h.p_q6], '')) as q6
+        coalesce(r.fields[h.p_q1], '') as q1_text, coalesce(r.fields[h.p_q2], '') as q2_text,
+        coalesce(r.fields[h.p_q3], '') as q3_text, coalesce(r.fields[h.p_q4], '') as q4_text,
+        coalesce(r.fields[h.p_q5], '') as q5_text, coalesce(r.fields[h.p_q6], '') as q6_text
     from vote_records r join vote_headers h using (file_rank)
     where r.record_number > 0
 ),
+p as materialized (
+    select *, is_plain(q1_text) as p1, is_plain(q2_text) as p2, is_plain(q3_text) as p3, is_plain(q4_text) as p4,
+        is_plain(q5_text) as p5, is_plain(q6_text) as p6
+    from v
+),
 t as (
-    select v.*, ts_utc(ts_parts(submitted_at_text)) as submitted_at, k.country_code is not null as country_known
-    from v left join ref_countries k on k.country_code = v.country
+    select p.*, ts_utc(ts_parts(submitted_at_text)) as submitted_at, k.country_code is not null as country_known,
+        choices_norm(q1_text, p1) as q1, choices_norm(q2_text, p2) as q2, choices_norm(q3_text, p3) as q3,
+        choices_norm(q4_text, p4) as q4, choices_norm(q5_text, p5) as q5, choices_norm(q6_text, p6) as q6
+    from p left join ref_countries k on k.country_code = p.country
 )
 select file_rank, record_number, response_id, submitted_at, language, country, library_type,
     case when regexp_full_match(years_text, '[0-9]{1,9}') then cast(years_text as integer) end as years_experience,
@@ -180,9 +194,8 @@ select file_rank, record_number, response_id, submitted_at, language, country, l
             or is_test not in ('', 'false') then 'unknown_code'
         when not (regexp_full_match(years_text, '[0-9]+') and coalesce(try_cast(years_text as hugeint) <= 70, false))
             then 'invalid_experience'
-        when not (choices_ok(q1, getvariable('q_codes')['Q1']) and choices_ok(q2, getvariable('q_codes')['Q2'])
-              and choices_ok(q3, getvariable('q_codes')['Q3']) and choices_ok(q4, getvariable('q_codes')['Q4'])
-              and choices_ok(q5, getvariable('q_codes')['Q5']) and choices_ok(q6, getvariable('q_codes')['Q6']))
+        when not (choices_ok(q1_text, p1, 'Q1') and choices_ok(q2_text, p2, 'Q2') and choices_ok(q3_text, p3, 'Q3')
+              and choices_ok(q4_text, p4, 'Q4') and choices_ok(q5_text, p5, 'Q5') and choices_ok(q6_text, p6, 'Q6'))
             then 'invalid_choice'
     end as reason
 from t;
@@ -219,8 +232,7 @@ create or replace table raw_votes as
 select o.file_name, c.record_number, c.response_id, c.submitted_at, c.language, c.country, c.library_type,
     c.years_experience, c.age_group,
     case when c.email <> '' then sha256(getvariable('pii_salt') || lower(c.email)) end as respondent_key,
-    array_to_string(c.q1, ';') as q1, array_to_string(c.q2, ';') as q2, array_to_string(c.q3, ';') as q3,
-    array_to_string(c.q4, ';') as q4, array_to_string(c.q5, ';') as q5, array_to_string(c.q6, ';') as q6,
+    c.q1, c.q2, c.q3, c.q4, c.q5, c.q6,
     coalesce(s.outcome, 'accepted') as outcome
 from vote_checked c
 join file_order o on o.source = 'votes' and o.file_rank = c.file_rank
@@ -366,7 +378,8 @@ survivors as (
     from valid v left join repeated r using (event_id)
 ),
 earliest as (
-    select workshop_id, event_type, participant_ref, min({'t': occurred_at, 'o': ord}).o as win
+    select workshop_id, event_type, coalesce(participant_ref, '') as participant_ref,
+        min({'t': occurred_at, 'o': ord}).o as win
     from survivors where not repeat_loser and event_type <> 'answer_ranked'
     group by all having count(*) > 1
 ),
@@ -389,10 +402,11 @@ select s.file_name, s.line_number, s.event_id, s.event_type, s.workshop_id, s.oc
          when c.workshop_id is null then 'incomplete_workshop'
          else 'accepted' end as outcome
 from survivors s
-left join earliest e on s.event_type <> 'answer_ranked' and e.workshop_id = s.workshop_id
-    and e.event_type = s.event_type and e.participant_ref is not distinct from s.participant_ref
-left join latest l on s.event_type = 'answer_ranked' and l.workshop_id = s.workshop_id
-    and l.question = s.question and l.rank = s.rank
+-- equality joins only (hash joins): `earliest` holds no answers, and only answers have a
+-- question and a rank
+left join earliest e on e.workshop_id = s.workshop_id and e.event_type = s.event_type
+    and e.participant_ref = coalesce(s.participant_ref, '')
+left join latest l on l.workshop_id = s.workshop_id and l.question = s.question and l.rank = s.rank
 left join counting c on c.workshop_id = s.workshop_id;
 
 create or replace table raw_workshop_quarantine as

@@ -1070,7 +1070,7 @@ def main(argv: list[str] | None = None) -> int:
     for scale in scales:
         results.append(bench_scale(scale, args, stage_of, budget, log))
     context = {
-        "command": "`python bench/run.py " + " ".join(argv) + "`" if argv else "`make bench`",
+        "command": "`python bench/run.py" + "".join(" " + a for a in argv) + "`" + ("" if argv else ", as `make bench`"),
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "seconds": time.monotonic() - started,
         "load_start": load_start, "load_end": load_average(),

@@ -3,6 +3,7 @@
     gvw setup                      create the data directory and the Dagster instance
     gvw generate [--scale S] ...   write the reference landing zone and its answer key
     gvw run [--incremental]        materialize the assets in-process
+    gvw reload FILE... | --all     re-ingest landing files as on a first load (backfill)
     gvw status                     headline figures, ledger and last run
 """
 
@@ -101,7 +102,30 @@ def _print_figures(figures: dict[str, int] | None) -> None:
         print(f"  {name:<28} {value:>10,}" if isinstance(value, int) else f"  {name:<28} {value!s:>10}")
 
 
-def _execute(job_name: str):
+CLI_RUN_TAG = "gvw/launcher"
+
+
+def recover_interrupted_runs(instance) -> list[str]:
+    """Fail the CLI runs that never finished, and free their concurrency slots.
+
+    Only called while holding the data directory's run lock, so no other CLI run is alive:
+    a CLI run still marked as started was killed (power cut, SIGKILL). Left alone, its claim
+    on the ``duckdb_warehouse`` pool would block every later run.
+    """
+    import dagster as dg
+
+    stale = instance.get_run_records(filters=dg.RunsFilter(
+        statuses=[dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING],
+        tags={CLI_RUN_TAG: "cli"},
+    ))
+    for record in stale:
+        run = record.dagster_run
+        instance.report_run_failed(run, message="interrupted: its gvw process ended before the run finished")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+    return [record.dagster_run.run_id for record in stale]
+
+
+def _execute(job_name: str, run_config: dict | None = None):
     """Run one job of the code location in this process, against the data directory's instance."""
     import dagster as dg
 
@@ -109,21 +133,22 @@ def _execute(job_name: str):
 
     job = defs().resolve_job_def(job_name)
     with dg.DagsterInstance.get() as instance:
+        for run_id in recover_interrupted_runs(instance):
+            print(f"marked interrupted run {run_id[:8]} as failed and freed its warehouse slot")
         return job.execute_in_process(
             instance=instance,
-            run_config={"loggers": {"gvw_progress": {}}},
+            run_config={**(run_config or {}), "loggers": {"gvw_progress": {}}},
+            tags={CLI_RUN_TAG: "cli"},
             raise_on_error=False,
         )
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    settings = _settings()
-    job_name = "incremental" if args.incremental else "refresh_all"
-    print(f"gvw run: job {job_name} on {settings.data_dir}")
+def _run_job(settings: Settings, job_name: str, wait: float, run_config: dict | None = None) -> int:
+    print(f"gvw: job {job_name} on {settings.data_dir}")
     started = time.monotonic()
     try:
-        with run_lock(settings.data_dir, wait_seconds=args.wait):
-            result = _execute(job_name)
+        with run_lock(settings.data_dir, wait_seconds=wait):
+            result = _execute(job_name, run_config)
     except RunLockTimeout as exc:
         raise CliError(str(exc)) from None
     took = time.monotonic() - started
@@ -141,6 +166,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"exports:   {settings.exports_dir}")
     print(f"reports:   {settings.quality_dir}")
     return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    return _run_job(_settings(), "incremental" if args.incremental else "refresh_all", args.wait)
+
+
+def cmd_reload(args: argparse.Namespace) -> int:
+    """Backfill: forget the chosen deliveries, read them again, and rebuild everything downstream."""
+    from orchestration.assets.ingest import reload_run_config
+
+    if bool(args.files) == bool(args.all):
+        raise CliError("name the landing files to reload (as in the ledger, e.g. votes/export.csv) or pass --all")
+    return _run_job(_settings(), "incremental", args.wait, reload_run_config(None if args.all else args.files))
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -197,6 +235,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", type=float, default=600.0, metavar="SECONDS",
                    help="how long to wait for another run on the same data directory (default 600)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("reload", help="re-ingest landing files (or --all) as on a first load, then everything downstream")
+    p.add_argument("files", nargs="*", metavar="FILE", help="file names relative to landing/, e.g. votes/export_01.csv")
+    p.add_argument("--all", action="store_true", help="reload every delivered file")
+    p.add_argument("--wait", type=float, default=600.0, metavar="SECONDS",
+                   help="how long to wait for another run on the same data directory (default 600)")
+    p.set_defaults(func=cmd_reload)
 
     p = sub.add_parser("status", help="headline figures, load ledger, last run, export version")
     p.set_defaults(func=cmd_status)

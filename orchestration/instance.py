@@ -12,11 +12,18 @@ DAGSTER_YAML = """\
 # Dagster instance settings for Global Vision Warehouse (written by `gvw setup`).
 telemetry:
   enabled: false
-run_coordinator:
-  module: dagster._core.run_coordinator
-  class: QueuedRunCoordinator
-  config:
+concurrency:
+  # DuckDB allows one writing process per database file: one run at a time, and every
+  # asset that writes the warehouse is in the pool `duckdb_warehouse`, limited to one step.
+  runs:
     max_concurrent_runs: 1
+  pools:
+    default_limit: 1
+# With `make dev` (daemon running): fail runs whose worker died and free their pool slots.
+# `gvw run` does the same for its own interrupted runs before it starts.
+run_monitoring:
+  enabled: true
+  free_slots_after_run_end_seconds: 60
 """
 
 

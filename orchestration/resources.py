@@ -41,3 +41,9 @@ class WarehouseResource(dg.ConfigurableResource):
             yield conn
         finally:
             conn.close()
+
+
+# Dagster concurrency pool of every step that opens the warehouse file. DuckDB allows one
+# writing process (or several read-only ones, never both): the instance limits the pool to one
+# step at a time across runs (see orchestration/instance.py).
+WAREHOUSE_POOL = "duckdb_warehouse"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from orchestration.locking import run_lock
@@ -19,8 +21,22 @@ def _gvw(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([GVW, *args], capture_output=True, text=True, env=env, timeout=900)
 
 
+def _raw_state(data_dir: Path) -> list[tuple]:
+    """Every raw record with its outcome (run ids and load times left out)."""
+    conn = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    try:
+        return conn.execute(
+            "select 'v', file_name, record_number, outcome from raw.votes union all "
+            "select 'vq', file_name, record_number, reason from raw.vote_quarantine union all "
+            "select 'w', file_name, line_number, outcome from raw.workshop_events union all "
+            "select 'wq', file_name, line_number, reason from raw.workshop_quarantine order by all"
+        ).fetchall()
+    finally:
+        conn.close()
+
+
 @pytest.mark.slow
-def test_generate_run_and_status_end_to_end(data_dir: Path) -> None:
+def test_generate_run_status_kill_and_reload_end_to_end(data_dir: Path) -> None:
     env = dict(os.environ)
     generated = _gvw("generate", "--scale", "0.02", "--seed", "7", env=env)
     assert generated.returncode == 0, generated.stderr
@@ -43,6 +59,29 @@ def test_generate_run_and_status_end_to_end(data_dir: Path) -> None:
     assert f"{'votes':<28} {expected['votes']:>10,}" in status.stdout
     assert "last run: refresh_all" in status.stdout and "SUCCESS" in status.stdout
 
+    # Kill a second run (and its dbt child) while it holds the warehouse pool slot: the next
+    # run marks it failed, frees the slot and goes on.
+    loaded = _raw_state(data_dir)
+    victim = subprocess.Popen([GVW, "run"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env=env, start_new_session=True)
+    for line in victim.stdout:
+        if "start  dbt_warehouse_assets" in line:
+            break
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait()
+
+    # Backfill one file: the raw layer ends as it was after the first load.
+    votes_file = sorted(p.name for p in (data_dir / "landing" / "votes").iterdir())[0]
+    reload = _gvw("reload", f"votes/{votes_file}", env=env)
+    assert reload.returncode == 0, reload.stdout[-3000:] + reload.stderr[-3000:]
+    assert "marked interrupted run" in reload.stdout
+    assert _raw_state(data_dir) == loaded
+    for name, value in expected.items():
+        assert f"{name:<28} {value:>10,}" in reload.stdout, name
+
+    unknown = _gvw("reload", "votes/no-such-file.csv", env=env)
+    assert unknown.returncode == 1 and "no-such-file.csv" in unknown.stderr
+
 
 def test_a_second_run_on_the_same_data_dir_stops_with_a_clear_message(data_dir: Path) -> None:
     env = dict(os.environ)
@@ -51,3 +90,4 @@ def test_a_second_run_on_the_same_data_dir_stops_with_a_clear_message(data_dir: 
     assert blocked.returncode == 1
     assert "another run holds" in blocked.stderr and f"pid {os.getpid()}" in blocked.stderr
     assert not (data_dir / "warehouse.duckdb").exists()
+

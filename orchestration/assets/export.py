@@ -15,7 +15,7 @@ import dagster as dg
 
 from orchestration.export import DATASETS, DbtDocs, ExportOptions, publish_exports
 from orchestration.export.datasets import DatasetSpec
-from orchestration.resources import WarehouseResource
+from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
 
 EXPORTS_GROUP = "exports"
 
@@ -69,6 +69,7 @@ def build_export_assets(
 
     @dg.multi_asset(
         name="export_datasets",
+        pool=WAREHOUSE_POOL,
         specs=[_spec(d, mart_keys[d.model], docs) for d in DATASETS],
         # one version holds every dataset: they are never published one by one
         can_subset=False,

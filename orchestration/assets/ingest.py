@@ -7,10 +7,19 @@ transaction per file); dbt sources link to these asset keys through meta.dagster
 # No `from __future__ import annotations`: Dagster inspects the real type of `context`.
 
 import dagster as dg
+import duckdb
+from pydantic import Field
 
-from orchestration.ingest import IngestReport, reconcile
+from orchestration.ingest import (
+    ForgetReport,
+    IngestReport,
+    forget_deliveries,
+    list_landing_files,
+    loaded_file_names,
+    reconcile,
+)
 from orchestration.ingest import ingest_landing_zone as run_ingestion
-from orchestration.resources import WarehouseResource
+from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
 
 INGEST_GROUP = "ingest"
 RAW_ASSET_KEYS: dict[str, dg.AssetKey] = {
@@ -25,6 +34,59 @@ _DESCRIPTIONS = {
     "workshop_quarantine": "Quarantined workshop lines with their reason code.",
     "load_ledger": "One row per delivered landing file (content hash): what was read, when, and how.",
 }
+
+
+INGEST_OP_NAME = "ingest_landing_zone"
+# Transient I/O only is retried (a locked or briefly unreadable file): waits 2 s, 6 s, 14 s.
+# Everything else fails at once (dg.Failure(allow_retries=False), see _run).
+INGEST_RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL)
+TRANSIENT_ERRORS = (OSError, duckdb.IOException)
+
+
+class IngestConfig(dg.Config):
+    """Run config of the ingestion: optionally reload (backfill) landing files first."""
+
+    reload_files: list[str] = Field(
+        default=[],
+        description="Landing files to read again although already loaded, as in the ledger's file_name "
+                    "(relative to landing/, e.g. 'votes/export_2017-09-01.csv'). Their earlier records are "
+                    "deleted first; the result equals a first load.")
+    reload_all: bool = Field(default=False, description="Reload every landing file (a full backfill).")
+
+
+def reload_run_config(files: list[str] | None) -> dict:
+    """Run config of a run that reloads ``files`` (ledger file names, relative to landing/), or
+    every file when ``files`` is None; for any job or ``materialize`` call that includes the
+    ``ingest_landing_zone`` multi-asset."""
+    if files is not None and not files:
+        raise ValueError("no file to reload: name at least one file, or None for all")
+    config = {"reload_all": True} if files is None else {"reload_files": list(files)}
+    return {"ops": {INGEST_OP_NAME: {"config": config}}}
+
+
+def _forget_for_reload(conn: duckdb.DuckDBPyConnection, config: IngestConfig, landing_dir) -> ForgetReport | None:
+    """Forget the deliveries the config asks to reload; unknown names fail without retry.
+
+    Known names are the ledger's and the landing zone's: a retried attempt finds a file
+    forgotten by the previous attempt (and not read again yet) in the landing zone only.
+    """
+    if not config.reload_all and not config.reload_files:
+        return None
+    if config.reload_all:
+        return forget_deliveries(conn, None)
+    in_ledger = set(loaded_file_names(conn))
+    known = in_ledger | {f.file_name for f in list_landing_files(landing_dir)}
+    unknown = sorted(set(config.reload_files) - known)
+    if unknown:
+        raise dg.Failure(
+            description=f"unknown reload file(s): {', '.join(unknown)}. Known file names (ledger and landing "
+                        f"zone): {', '.join(sorted(known)) or '(none)'}",
+            metadata={"unknown_files": dg.MetadataValue.json(unknown),
+                      "known_files": dg.MetadataValue.json(sorted(known))},
+            allow_retries=False,
+        )
+    # a name only in the landing zone has nothing to forget: the run reads it anyway
+    return forget_deliveries(conn, sorted(set(config.reload_files) & in_ledger))
 
 
 def _file_table(report: IngestReport) -> str:
@@ -73,33 +135,54 @@ def _metadata(report: IngestReport, name: str, row_count: int, warehouse_path: s
 
 
 @dg.multi_asset(
-    name="ingest_landing_zone",
+    name=INGEST_OP_NAME,
     specs=[dg.AssetSpec(key, description=_DESCRIPTIONS[name], group_name=INGEST_GROUP, kinds={"duckdb"})
            for name, key in RAW_ASSET_KEYS.items()],
     can_subset=False,
+    retry_policy=INGEST_RETRY_POLICY,
+    pool=WAREHOUSE_POOL,
     description="Load new landing files (votes CSV, workshop JSONL) into the raw layer: each record accepted "
-                "or quarantined with a reason code; outcomes recomputed over everything loaded.",
+                "or quarantined with a reason code; outcomes recomputed over everything loaded. Run config "
+                "reload_files / reload_all reads already loaded files again (backfill).",
 )
-def ingest_landing_zone(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    settings = warehouse.settings()
-    salt = settings.pii_salt()
-    with warehouse.connect() as conn:
-        report = run_ingestion(conn, settings.landing_dir, salt=salt, run_id=context.run.run_id)
-        row_counts = {name: conn.execute(f"select count(*) from raw.{name}").fetchone()[0]  # our table names
-                      for name in RAW_ASSET_KEYS}
+def ingest_landing_zone(context: dg.AssetExecutionContext, config: IngestConfig, warehouse: WarehouseResource):
+    try:
+        settings = warehouse.settings()
+        salt = settings.pii_salt()
+        with warehouse.connect() as conn:
+            forgotten = _forget_for_reload(conn, config, settings.landing_dir)
+            if forgotten is not None:
+                context.log.info(f"reload: forgot {forgotten.ledger_rows} delivery(ies) of "
+                                 f"{len(forgotten.file_names)} file(s), {forgotten.records} record(s); "
+                                 f"{forgotten.outcomes_reset} other record(s) to recompute")
+            report = run_ingestion(conn, settings.landing_dir, salt=salt, run_id=context.run.run_id)
+            row_counts = {name: conn.execute(f"select count(*) from raw.{name}").fetchone()[0]  # our table names
+                          for name in RAW_ASSET_KEYS}
+    except dg.Failure:
+        raise
+    except TRANSIENT_ERRORS:
+        raise   # the retry policy tries again
+    except Exception as exc:
+        # a contract violation (bad data contract, constraint, catalog, ValueError...):
+        # retrying cannot help
+        raise dg.Failure(description=f"ingestion failed ({type(exc).__name__}): {exc}",
+                         allow_retries=False) from exc
     context.log.info(report.summary())
     for f in report.read_files:
         if f.file_status != "loaded":
             context.log.warning(f"{f.file_name}: {f.file_status}: {f.message}")
+    reloaded = forgotten.file_names if forgotten is not None else []
     for name, key in RAW_ASSET_KEYS.items():
-        yield dg.MaterializeResult(asset_key=key,
-                                   metadata=_metadata(report, name, row_counts[name], str(settings.warehouse_path)))
+        meta = _metadata(report, name, row_counts[name], str(settings.warehouse_path))
+        meta["reloaded_files"] = dg.MetadataValue.json(reloaded)
+        yield dg.MaterializeResult(asset_key=key, metadata=meta)
 
 
 @dg.asset_check(
     asset=RAW_ASSET_KEYS["load_ledger"],
     name="reconciliation",
     blocking=True,
+    pool=WAREHOUSE_POOL,
     description="For every loaded file: records read = accepted + each reason code + duplicate + superseded "
                 "(+ incomplete_workshop), every record numbered once.",
 )

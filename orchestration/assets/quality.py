@@ -24,7 +24,7 @@ from orchestration.assets.warehouse import dbt_warehouse_assets
 from orchestration.quality.audit import write_audit_report
 from orchestration.quality.frames import DIMENSION_KEYS, FACT_MARTS, FRAMES, MART_TABLES, RAW_TABLES, tables_read
 from orchestration.quality.runner import ValidationOutcome, data_docs_dir, validate_frames
-from orchestration.resources import WarehouseResource
+from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
 
 QUALITY_GROUP = "quality"
 AUDIT_REPORT_KEY = dg.AssetKey([QUALITY_GROUP, "audit_report"])
@@ -123,6 +123,7 @@ def _build_checks(table: str, checks: Sequence[SuiteCheck]) -> dg.AssetChecksDef
     @dg.multi_asset_check(
         specs=specs,
         name=f"gx_checks_{table}",
+        pool=WAREHOUSE_POOL,
         can_subset=True,
         description=f"Great Expectations suites on {table}; results and Data Docs under $GVW_DATA_DIR/quality.",
     )
@@ -171,6 +172,7 @@ quality_asset_checks: list[dg.AssetChecksDefinition] = [
 @dg.asset(
     key=AUDIT_REPORT_KEY,
     group_name=QUALITY_GROUP,
+    pool=WAREHOUSE_POOL,
     deps=[asset_key_of_table(t) for t in (*RAW_TABLES, *MART_TABLES)],
     description=(
         "The audit and reconciliation report (quality/audit_report.html and .json): every delivered file "

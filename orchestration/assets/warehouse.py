@@ -25,7 +25,7 @@ from dagster import AssetExecutionContext, AssetMaterialization, MetadataValue, 
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from orchestration.dbt_project import dbt_project
-from orchestration.resources import WarehouseResource
+from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
 
 WAREHOUSE_GROUP = "warehouse"
 # Dagster's standard metadata key for a table's row count.
@@ -74,6 +74,7 @@ def _require_manifest() -> Path:
 
 @dbt_assets(
     manifest=_require_manifest(),
+    pool=WAREHOUSE_POOL,
     project=dbt_project,
     dagster_dbt_translator=WarehouseDbtTranslator(
         settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)

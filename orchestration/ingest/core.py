@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
+import os
 import re
 import tempfile
 import time
@@ -28,6 +30,23 @@ _LEDGER_INSERT = """
         records_read, file_status, extra_columns, message)
     values ($sha, $source, $file_name, $seq, $size, $seen_at, $run_id, $records, $status, $extras, $message)
 """
+
+
+# Fault injection for tests of the retry policy: when this variable names an existing file,
+# the next landing-file read deletes that file and fails like a transient I/O error.
+FAULT_TRANSIENT_IO_ONCE_ENV = "GVW_FAULT_TRANSIENT_IO_ONCE"
+
+
+def _read_landing_file(f: lz.LandingFile) -> bytes:
+    marker = os.environ.get(FAULT_TRANSIENT_IO_ONCE_ENV)   # read at run time, never at import
+    if marker:
+        try:
+            Path(marker).unlink()
+        except FileNotFoundError:
+            pass
+        else:
+            raise OSError(errno.EIO, f"injected transient I/O fault ({FAULT_TRANSIENT_IO_ONCE_ENV})", str(f.path))
+    return f.read_bytes()
 
 
 def default_countries_csv() -> Path:
@@ -134,7 +153,7 @@ def _load_new_files(conn: duckdb.DuckDBPyConnection, landing_dir: Path, known: d
     votes_batch: vt.VotesBatch | None = None
     for f in lz.list_landing_files(landing_dir):
         file_started = time.perf_counter()
-        data = f.read_bytes()
+        data = _read_landing_file(f)
         sha = lz.sha256_hex(data)
         if sha in known or sha in staged_shas:
             entry = known.get(sha)
