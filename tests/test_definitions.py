@@ -54,3 +54,18 @@ def test_the_export_step_comes_after_the_blocking_quality_checks(data_dir: Path)
         blocking = [c for p in parents for c in graph.get_check_keys_for_assets({p})]
         assert blocking, f"{key.to_user_string()}: no check on its upstream marts"
     assert isinstance(defs(), dg.Definitions)
+
+
+def test_the_daily_schedule_requests_an_incremental_run_at_two_utc(data_dir: Path) -> None:
+    import datetime as dt
+
+    schedule = defs().resolve_schedule_def("daily_incremental")
+    tick = dt.datetime(2026, 11, 29, 2, 0, tzinfo=dt.UTC)
+    with dg.instance_for_test() as instance:
+        result = schedule.evaluate_tick(dg.build_schedule_context(instance=instance, scheduled_execution_time=tick))
+    assert [r.job_name or schedule.job_name for r in result.run_requests] == ["incremental"]
+    from dagster._utils.schedules import cron_string_iterator
+
+    next_ticks = cron_string_iterator(tick.timestamp(), schedule.cron_schedule, schedule.execution_timezone)
+    assert next(next_ticks) == tick
+    assert next(next_ticks) == tick + dt.timedelta(days=1)
