@@ -208,6 +208,17 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"last run: {run.job_name} {run.run_id[:8]} {run.status.value}")
         else:
             print("last run: none")
+    audit = settings.quality_dir / "audit_report.json"
+    if audit.exists():
+        report = json.loads(audit.read_text(encoding="utf-8"))
+        checks = report.get("quality_checks") or []
+        failed = sorted({c["frame"] for c in checks if not c.get("success")})
+        print(f"quality: {len(checks) - len(failed)}/{len(checks)} suites passed"
+              + (f" (failing: {', '.join(failed)})" if failed else "")
+              + f"; {report.get('accounted_for', {}).get('statement', '')}")
+        print(f"         report {audit.with_suffix('.html')} ({report.get('generated_at', '?')})")
+    else:
+        print("quality: no audit report yet")
     manifest = settings.exports_dir / "manifest.json"
     if manifest.exists():
         info = json.loads(manifest.read_text(encoding="utf-8"))

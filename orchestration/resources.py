@@ -47,3 +47,6 @@ class WarehouseResource(dg.ConfigurableResource):
 # writing process (or several read-only ones, never both): the instance limits the pool to one
 # step at a time across runs (see orchestration/instance.py).
 WAREHOUSE_POOL = "duckdb_warehouse"
+
+# Who answers for the assets (shown in the Dagster UI).
+PIPELINE_OWNERS = ["team:data-engineering"]

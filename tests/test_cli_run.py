@@ -58,6 +58,8 @@ def test_generate_run_status_kill_and_reload_end_to_end(data_dir: Path) -> None:
     assert status.returncode == 0, status.stderr
     assert f"{'votes':<28} {expected['votes']:>10,}" in status.stdout
     assert "last run: refresh_all" in status.stdout and "SUCCESS" in status.stdout
+    assert "suites passed" in status.stdout and "Every delivered record is accounted for" in status.stdout
+    assert "exports: version v" in status.stdout
 
     # Kill a second run (and its dbt child) while it holds the warehouse pool slot: the next
     # run marks it failed, frees the slot and goes on.

@@ -29,8 +29,10 @@ def test_every_asset_is_in_its_group_and_the_jobs_schedule_and_sensors_exist(dat
     assert {"ingest", "warehouse", "quality", "exports"} <= groups
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
-        if node.is_materializable and node.group_name in {"ingest", "quality", "exports"}:
-            assert node.description, f"{key.to_user_string()} has no description"
+        if node.is_materializable:
+            assert node.owners, f"{key.to_user_string()} has no owner"
+            if node.group_name in {"ingest", "quality", "exports"}:
+                assert node.description, f"{key.to_user_string()} has no description"
     assert {j.name for j in [definitions.resolve_job_def("refresh_all"), definitions.resolve_job_def("incremental")]}
     schedule = definitions.resolve_schedule_def("daily_incremental")
     assert schedule.cron_schedule == "0 2 * * *" and schedule.execution_timezone == "UTC"

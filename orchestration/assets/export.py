@@ -15,7 +15,7 @@ import dagster as dg
 
 from orchestration.export import DATASETS, DbtDocs, ExportOptions, publish_exports
 from orchestration.export.datasets import DatasetSpec
-from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
+from orchestration.resources import PIPELINE_OWNERS, WAREHOUSE_POOL, WarehouseResource
 
 EXPORTS_GROUP = "exports"
 
@@ -29,6 +29,7 @@ def _spec(dataset: DatasetSpec, mart_key: dg.AssetKey, docs: DbtDocs) -> dg.Asse
         key=dg.AssetKey([EXPORTS_GROUP, dataset.name]),
         deps=[mart_key],
         group_name=EXPORTS_GROUP,
+        owners=PIPELINE_OWNERS,
         description=description,
         kinds={"parquet"},
         metadata={"source_model": dataset.model, "grain": doc.grain or dataset.grain},

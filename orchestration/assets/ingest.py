@@ -19,7 +19,7 @@ from orchestration.ingest import (
     reconcile,
 )
 from orchestration.ingest import ingest_landing_zone as run_ingestion
-from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
+from orchestration.resources import PIPELINE_OWNERS, WAREHOUSE_POOL, WarehouseResource
 
 INGEST_GROUP = "ingest"
 RAW_ASSET_KEYS: dict[str, dg.AssetKey] = {
@@ -136,7 +136,8 @@ def _metadata(report: IngestReport, name: str, row_count: int, warehouse_path: s
 
 @dg.multi_asset(
     name=INGEST_OP_NAME,
-    specs=[dg.AssetSpec(key, description=_DESCRIPTIONS[name], group_name=INGEST_GROUP, kinds={"duckdb"})
+    specs=[dg.AssetSpec(key, description=_DESCRIPTIONS[name], group_name=INGEST_GROUP, kinds={"duckdb"},
+                         owners=PIPELINE_OWNERS)
            for name, key in RAW_ASSET_KEYS.items()],
     can_subset=False,
     retry_policy=INGEST_RETRY_POLICY,

@@ -24,7 +24,7 @@ from orchestration.assets.warehouse import dbt_warehouse_assets
 from orchestration.quality.audit import write_audit_report
 from orchestration.quality.frames import DIMENSION_KEYS, FACT_MARTS, FRAMES, MART_TABLES, RAW_TABLES, tables_read
 from orchestration.quality.runner import ValidationOutcome, data_docs_dir, validate_frames
-from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
+from orchestration.resources import PIPELINE_OWNERS, WAREHOUSE_POOL, WarehouseResource
 
 QUALITY_GROUP = "quality"
 AUDIT_REPORT_KEY = dg.AssetKey([QUALITY_GROUP, "audit_report"])
@@ -172,6 +172,7 @@ quality_asset_checks: list[dg.AssetChecksDefinition] = [
 @dg.asset(
     key=AUDIT_REPORT_KEY,
     group_name=QUALITY_GROUP,
+    owners=PIPELINE_OWNERS,
     pool=WAREHOUSE_POOL,
     deps=[asset_key_of_table(t) for t in (*RAW_TABLES, *MART_TABLES)],
     description=(

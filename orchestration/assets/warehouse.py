@@ -25,7 +25,7 @@ from dagster import AssetExecutionContext, AssetMaterialization, MetadataValue, 
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from orchestration.dbt_project import dbt_project
-from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
+from orchestration.resources import PIPELINE_OWNERS, WAREHOUSE_POOL, WarehouseResource
 
 WAREHOUSE_GROUP = "warehouse"
 # Dagster's standard metadata key for a table's row count.
@@ -46,6 +46,9 @@ class WarehouseDbtTranslator(DagsterDbtTranslator):
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         return WAREHOUSE_GROUP
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str]:
+        return super().get_owners(dbt_resource_props) or PIPELINE_OWNERS
 
 
 def _dbt_executable() -> str:
