@@ -358,12 +358,19 @@ def run_measured(name: str, cmd: list[str], env: dict[str, str], log_path: Path,
     monitor = TreeMonitor(proc.pid, interval)
     monitor.start()
 
+    killed: list[int] = []
+
     def kill() -> None:
+        """Stop the run at the deadline: the child and every descendant, by process id
+        (dbt may run in a session of its own, out of reach of the child's group)."""
         result.timed_out = True
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # the session this script started
-        except ProcessLookupError:
-            pass
+        pids = monitor.tree()
+        killed.extend(pids)
+        for pid in reversed(pids):  # descendants first
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     timer = threading.Timer(timeout, kill)
     timer.start()
@@ -398,6 +405,10 @@ def run_measured(name: str, cmd: list[str], env: dict[str, str], log_path: Path,
     proc.returncode = os.waitstatus_to_exitcode(status)
     timer.cancel()
     monitor.close()
+    # killed descendants may outlive the child for a moment (holding the warehouse's lock)
+    deadline = time.monotonic() + 15
+    while killed and time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in killed[1:]):
+        time.sleep(0.2)
     result.wall_s = time.monotonic() - started
     result.exit_code = proc.returncode
     result.cpu_s = usage.ru_utime + usage.ru_stime
@@ -769,21 +780,37 @@ def bench_scale(scale: float, args, stage_of, budget: Budget, log) -> dict:
         out["cold"] = cold
         log(f"scale {tag}: pipeline cold {'ok' if cold.ok else 'FAILED'} in {cold.wall_s:.1f}s "
             f"(log {cold.log_path})")
+        if cold.timed_out:
+            out["notes"].append(f"pipeline cold stopped at the time budget after {cold.wall_s:.0f} s")
         if cold.ok and not args.skip_rerun:
-            if budget.left() < 30:
-                out["notes"].append("rerun skipped: time budget exhausted")
+            # a rerun rebuilds about as much as the cold run: do not start one that cannot end
+            if budget.left() < max(30.0, 0.8 * cold.wall_s):
+                out["notes"].append(f"rerun skipped: {budget.left():.0f} s of the time budget left, "
+                                    f"the cold run took {cold.wall_s:.0f} s")
             else:
-                before = warehouse_state(data_dir)
+                try:
+                    before = warehouse_state(data_dir)
+                except Exception as exc:  # noqa: BLE001 - reported, the benchmark goes on
+                    before = None
+                    out["notes"].append(f"could not fingerprint the warehouse before the rerun: {exc}")
                 log(f"scale {tag}: rerun with no new files ...")
                 rerun = run_measured("pipeline rerun", [*gvw_command(), "run"], child_env(data_dir),
                                      logs / f"pipeline-rerun-{tag}.log", timeout=budget.left(),
                                      stage_of_step=stage_of, interval=args.sample_interval)
                 rerun.extra["stages"] = stage_summary(rerun)
                 rerun.extra["dbt"] = dbt_profile(rerun)
-                rerun.extra["rewrites"] = compare_states(before, warehouse_state(data_dir))
+                try:
+                    after = warehouse_state(data_dir) if before is not None else None
+                except Exception as exc:  # noqa: BLE001
+                    after = None
+                    out["notes"].append(f"could not fingerprint the warehouse after the rerun: {exc}")
+                rerun.extra["rewrites"] = compare_states(before, after) if after is not None else None
+                if rerun.timed_out:
+                    out["notes"].append(f"rerun stopped at the time budget after {rerun.wall_s:.0f} s")
                 out["rerun"] = rerun
+                rewrites = rerun.extra["rewrites"]
                 log(f"scale {tag}: rerun {'ok' if rerun.ok else 'FAILED'} in {rerun.wall_s:.1f}s; "
-                    f"rewrites nothing: {rerun.extra['rewrites']['rewrites_nothing']}")
+                    f"rewrites nothing: {rewrites['rewrites_nothing'] if rewrites else 'unknown'}")
         if not args.keep:
             shutil.rmtree(data_dir, ignore_errors=True)
     return out
@@ -854,7 +881,7 @@ def targets(results: list[dict]) -> list[tuple[str, str, str]]:
     measured_parts, oks = [], []
     for scale in sorted(by_scale):
         rerun = by_scale[scale].get("rerun")
-        if rerun is None or not rerun.ok:
+        if rerun is None or not rerun.ok or not rerun.extra.get("rewrites"):
             continue
         work = rerun.extra["stages"].get("pipeline_work", {}).get("wall_s")
         nothing = rerun.extra["rewrites"]["rewrites_nothing"]
@@ -892,7 +919,8 @@ def render_markdown(results: list[dict], machine: dict, context: dict) -> str:
 
         ok_cold = cold is not None and cold.ok
         w(f"| {fmt_scale(r['scale'])} | {r['landing']['votes']:,} | {r['landing']['bytes'] / 1e6:,.0f} | "
-          f"{_f(cold.wall_s) if ok_cold else ('failed' if cold else '—')} | {stage_wall('ingest')} | "
+          f"{_f(cold.wall_s) if ok_cold else (('stopped' if cold.timed_out else 'failed') if cold else '—')} | "
+          f"{stage_wall('ingest')} | "
           f"{stage_wall('dbt')} | {stage_wall('quality')} | {stage_wall('export')} | {stage_wall('startup')} | "
           f"{_f(cold.cpu_s) if ok_cold else '—'} | "
           f"{_f(max(cold.peak_tree_mb, cold.maxrss_mb), 0) if ok_cold else '—'} | "
@@ -909,6 +937,8 @@ def render_markdown(results: list[dict], machine: dict, context: dict) -> str:
         w(f"| {target} | {measured} | {verdict} |\n")
     w("\n")
 
+    for error in context.get("harness_errors", []):
+        w(f"> The benchmark itself failed at {error}: that scale is missing below.\n\n")
     w("## Correctness of what was timed\n\n")
     for r in results:
         tag = fmt_scale(r["scale"])
@@ -979,7 +1009,10 @@ def render_markdown(results: list[dict], machine: dict, context: dict) -> str:
     if reruns:
         w("## Rerun with no new files\n\n")
         for scale, rerun in reruns:
-            c = rerun.extra["rewrites"]
+            c = rerun.extra.get("rewrites")
+            if not rerun.ok or not c:
+                w(f"- scale {fmt_scale(scale)}: the rerun did not complete or could not be checked\n")
+                continue
             w(f"- scale {fmt_scale(scale)}: {rerun.wall_s:.1f} s wall, "
               f"{_f(rerun.extra['stages'].get('pipeline_work', {}).get('wall_s'))} s of pipeline work; "
               f"raw tables changed: {', '.join(c['raw_tables_changed']) or 'none'} (of {c['raw_tables_checked']}); "
@@ -1066,9 +1099,14 @@ def main(argv: list[str] | None = None) -> int:
     machine = machine_description()
     load_start = load_average()
     stage_of = stage_mapper({} if args.skip_pipeline else step_groups(log))
-    results = []
+    results: list[dict] = []
+    harness_errors: list[str] = []
     for scale in scales:
-        results.append(bench_scale(scale, args, stage_of, budget, log))
+        try:
+            results.append(bench_scale(scale, args, stage_of, budget, log))
+        except Exception as exc:  # noqa: BLE001 - keep the other scales' results
+            log(f"scale {fmt_scale(scale)}: the benchmark itself failed: {type(exc).__name__}: {exc}")
+            harness_errors.append(f"scale {fmt_scale(scale)}: {type(exc).__name__}: {exc}")
     context = {
         "command": "`python bench/run.py" + "".join(" " + a for a in argv) + "`" + ("" if argv else ", as `make bench`"),
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -1076,6 +1114,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_start": load_start, "load_end": load_average(),
         "noise": noise_note(load_start),
         "observations": preserved_observations(),
+        "harness_errors": harness_errors,
     }
     markdown = render_markdown(results, machine, context)
     if args.no_write:
@@ -1085,8 +1124,9 @@ def main(argv: list[str] | None = None) -> int:
         write_csv(RESULTS_CSV, csv_rows(results))
         print(markdown)
         log(f"results written to {RESULTS_MD} and {RESULTS_CSV}")
-    failed = [r for r in results for k in ("floor", "cold", "rerun") if r.get(k) is not None and not r[k].ok]
-    return 1 if failed else 0
+    failed = [r for r in results for k in ("floor", "cold", "rerun")
+              if r.get(k) is not None and not r[k].ok and not r[k].timed_out]
+    return 1 if failed or harness_errors else 0
 
 
 if __name__ == "__main__":

@@ -172,3 +172,23 @@ def test_stage_mapper_falls_back_to_step_names() -> None:
     assert stage_of("gx_checks_votes") == "quality"
     mapped = bench.stage_mapper({"publish": ["exports"], "validate_marts": ["quality"]})
     assert mapped("publish") == "export" and mapped("validate_marts") == "quality"
+
+
+def test_harness_stops_the_whole_tree_at_the_deadline(tmp_path: Path) -> None:
+    """A run past its deadline is stopped with every descendant, even one in a session of
+    its own (out of reach of the child's process group), and reported as timed out."""
+    script = tmp_path / "child.py"
+    pid_file = tmp_path / "grandchild.pid"
+    script.write_text(textwrap.dedent(f"""
+        import subprocess, sys, time
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True)
+        open({str(pid_file)!r}, "w").write(str(child.pid))
+        print("started", flush=True)
+        time.sleep(120)
+    """))
+    run = bench.run_measured("sleepy", [sys.executable, str(script)], bench.child_env(), tmp_path / "sleepy.log",
+                             timeout=3, interval=0.1)
+    assert run.timed_out and not run.ok
+    assert run.wall_s < 60
+    grandchild = int(pid_file.read_text())
+    assert not Path(f"/proc/{grandchild}").exists() or "Z" in Path(f"/proc/{grandchild}/stat").read_text().split()[2]
