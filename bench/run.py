@@ -78,7 +78,6 @@ DBT_FINISHED_RE = re.compile(r"^Finished running .*\(([0-9.]+)s\)\.?\s*$")
 DBT_FIRST_NODE_RE = re.compile(r"^1 of \d+ START\b")
 DBT_STARTED_RE = re.compile(r"^Running with dbt=")
 DBT_PARSED_RE = re.compile(r"^Found \d+ models?")
-JOB_LINE_RE = re.compile(r"^gvw run: job ")
 RUN_OK_RE = re.compile(r"^run ([0-9a-f-]{36}) succeeded in ([0-9.]+)s")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
@@ -514,12 +513,6 @@ def stage_summary(run: Measured) -> dict[str, dict]:
         first, last = min(s.start for s in done), max(s.end for s in done)
         in_steps = sum(s.end - s.start for s in done)
         out["startup"] = {"wall_s": first, "cpu_s": None, "peak_mb": run.peak_by_label_kb.get("startup", 0) / 1024}
-        # start-up in two parts: imports and definitions (until `gvw run: job ...` is
-        # printed), then the Dagster instance and the run's set-up (until the first step)
-        job_line = next((t for t, line in run.lines if JOB_LINE_RE.match(line)), None)
-        if job_line is not None and job_line <= first:
-            out["startup_imports"] = {"wall_s": job_line, "cpu_s": None, "peak_mb": None}
-            out["startup_instance"] = {"wall_s": first - job_line, "cpu_s": None, "peak_mb": None}
         out["orchestration"] = {"wall_s": max(0.0, (last - first) - in_steps), "cpu_s": None, "peak_mb": None}
         out["shutdown"] = {"wall_s": max(0.0, run.wall_s - last), "cpu_s": None, "peak_mb": None}
         out["pipeline_work"] = {"wall_s": last - first, "cpu_s": None, "peak_mb": None}
@@ -929,7 +922,8 @@ def render_markdown(results: list[dict], machine: dict, context: dict) -> str:
           f"{_f(max(floor.peak_tree_mb, floor.maxrss_mb), 0) if floor and floor.ok else '—'} | "
           f"{_f(cold.wall_s / floor.wall_s, 1, '×') if ok_cold and floor and floor.ok else '—'} |\n")
     w("\nSeconds are wall-clock; stage columns are the sum of the stage's Dagster steps; start-up is "
-      "process start to the first step (Python, Dagster definitions, dbt manifest). CPU is user + system "
+      "process start to the first step (imports, Dagster definitions and dbt manifest, the Dagster instance, "
+      "the run's creation). CPU is user + system "
       "of the whole process tree. Peak MB is the process tree's resident memory.\n\n")
 
     w("## Targets\n\n| target | measured | verdict |\n| --- | --- | --- |\n")
@@ -969,8 +963,7 @@ def render_markdown(results: list[dict], machine: dict, context: dict) -> str:
             run = r.get(kind)
             if run is None:
                 continue
-            for stage in ("startup", "startup_imports", "startup_instance", *STAGES, "other", "orchestration",
-                          "shutdown", "pipeline_work"):
+            for stage in ("startup", *STAGES, "other", "orchestration", "shutdown", "pipeline_work"):
                 s = run.extra.get("stages", {}).get(stage)
                 if s is None:
                     continue
