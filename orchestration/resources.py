@@ -36,11 +36,18 @@ class WarehouseResource(dg.ConfigurableResource):
         """
         settings = self.settings()
         settings.ensure_dirs()
-        conn = duckdb.connect(str(settings.warehouse_path), read_only=read_only)
+        conn = connect_warehouse(settings, read_only=read_only)
         try:
             yield conn
         finally:
             conn.close()
+
+
+def connect_warehouse(settings: Settings, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse file with the pipeline's memory limit and spill directory."""
+    settings.duckdb_temp_dir.mkdir(parents=True, exist_ok=True)
+    return duckdb.connect(str(settings.warehouse_path), read_only=read_only,
+                          config=settings.duckdb_config())
 
 
 # Dagster concurrency pool of every step that opens the warehouse file. DuckDB allows one

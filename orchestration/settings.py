@@ -7,6 +7,7 @@ Nothing here runs at import time: callers build a :class:`Settings` with
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +30,10 @@ class Settings:
     export_compression: str = "snappy"
     alert_webhook: str | None = None
     daily_cron: str = "0 2 * * *"
+    # DuckDB keeps up to 80 % of RAM by default; the pipeline must fit a small machine
+    # next to other jobs, so every connection gets this limit and spills to temp_dir.
+    duckdb_memory_limit: str = "1GB"
+    duckdb_threads: int | None = None
 
     @property
     def landing_dir(self) -> Path:
@@ -53,6 +58,21 @@ class Settings:
     @property
     def quality_dir(self) -> Path:
         return self.data_dir / "quality"
+
+    @property
+    def duckdb_temp_dir(self) -> Path:
+        """Where DuckDB spills what does not fit in ``duckdb_memory_limit``."""
+        return self.data_dir / "tmp" / "duckdb"
+
+    def duckdb_config(self) -> dict[str, str | int]:
+        """Connection settings every DuckDB connection of the pipeline uses."""
+        config: dict[str, str | int] = {
+            "memory_limit": self.duckdb_memory_limit,
+            "temp_directory": str(self.duckdb_temp_dir),
+        }
+        if self.duckdb_threads:
+            config["threads"] = self.duckdb_threads
+        return config
 
     @property
     def dagster_home(self) -> Path:
@@ -121,4 +141,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         export_compression=compression,
         alert_webhook=(env.get("GVW_ALERT_WEBHOOK") or None),
         daily_cron=(env.get("GVW_DAILY_CRON") or "0 2 * * *"),
+        duckdb_memory_limit=_memory_limit(env),
+        duckdb_threads=_int(env, "GVW_DUCKDB_THREADS", 0) or None,
     )
+
+
+def _memory_limit(env: Mapping[str, str]) -> str:
+    raw = (env.get("GVW_DUCKDB_MEMORY_LIMIT") or "1GB").strip().replace(" ", "")
+    if not re.fullmatch(r"(?i)\d+(\.\d+)?(b|kb|mb|gb|tb|kib|mib|gib|tib)", raw):
+        raise ValueError(f"GVW_DUCKDB_MEMORY_LIMIT must be a size such as 1GB or 512MB, got {raw!r}")
+    return raw

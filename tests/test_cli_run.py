@@ -61,10 +61,19 @@ def test_generate_run_status_kill_and_reload_end_to_end(data_dir: Path) -> None:
     assert "suites passed" in status.stdout and "Every delivered record is accounted for" in status.stdout
     assert "exports: version v" in status.stdout
 
-    # Kill a second run (and its dbt child) while it holds the warehouse pool slot: the next
+    # Nothing new and everything current: the rerun ingests nothing and skips every later step.
+    version = json.loads((data_dir / "exports" / "manifest.json").read_text())["version_id"]
+    rerun = _gvw("run", env=env)
+    assert rerun.returncode == 0, rerun.stdout[-4000:] + rerun.stderr[-4000:]
+    assert "skip   dbt_warehouse_assets" in rerun.stdout and "start  dbt_warehouse_assets" not in rerun.stdout
+    assert "skip   export_datasets" in rerun.stdout
+    assert "emitted no result" not in rerun.stderr
+    assert json.loads((data_dir / "exports" / "manifest.json").read_text())["version_id"] == version
+
+    # Kill a forced run (and its dbt child) while it holds the warehouse pool slot: the next
     # run marks it failed, frees the slot and goes on.
     loaded = _raw_state(data_dir)
-    victim = subprocess.Popen([GVW, "run"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    victim = subprocess.Popen([GVW, "run", "--force"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               env=env, start_new_session=True)
     for line in victim.stdout:
         if "start  dbt_warehouse_assets" in line:
@@ -72,11 +81,17 @@ def test_generate_run_status_kill_and_reload_end_to_end(data_dir: Path) -> None:
     os.killpg(victim.pid, signal.SIGKILL)
     victim.wait()
 
+    # The killed run re-materialized the raw layer but not the marts: with no new file, the
+    # next run still rebuilds everything downstream (it does not trust the older marts).
+    after_kill = _gvw("run", env=env)
+    assert after_kill.returncode == 0, after_kill.stdout[-4000:] + after_kill.stderr[-4000:]
+    assert "marked interrupted run" in after_kill.stdout
+    assert "done   dbt_warehouse_assets" in after_kill.stdout and "done   export_datasets" in after_kill.stdout
+
     # Backfill one file: the raw layer ends as it was after the first load.
     votes_file = sorted(p.name for p in (data_dir / "landing" / "votes").iterdir())[0]
     reload = _gvw("reload", f"votes/{votes_file}", env=env)
     assert reload.returncode == 0, reload.stdout[-3000:] + reload.stderr[-3000:]
-    assert "marked interrupted run" in reload.stdout
     assert _raw_state(data_dir) == loaded
     for name, value in expected.items():
         assert f"{name:<28} {value:>10,}" in reload.stdout, name

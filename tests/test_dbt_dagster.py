@@ -149,3 +149,34 @@ def test_old_dbt_run_artifacts_are_pruned(warehouse_assets: ModuleType, tmp_path
     # the newest kept-1 remain, so that with the new run there are `kept`
     assert survivors == [f"run{n:02d}" for n in range(4, kept + 3)]
     assert new.parent == runs and new.name.startswith("01234567-") and not new.exists()
+
+
+def _dbt_log_codes(run_dir: Path) -> set[str]:
+    import json
+
+    return {json.loads(line)["info"]["code"] for line in (run_dir / "dbt.log").read_text().splitlines() if line.strip()}
+
+
+def test_a_later_run_on_the_same_data_dir_parses_only_what_changed(
+    warehouse_assets: ModuleType, data_dir: Path
+) -> None:
+    build_fixture_warehouse(data_dir / "warehouse.duckdb")
+    # two seeds only (countries has a relationships test to regions): a quick dbt build
+    seeds = [dg.AssetKey(["reference", "countries"]), dg.AssetKey(["reference", "regions"])]
+
+    def build_one_seed() -> Path:
+        result = dg.materialize(
+            [warehouse_assets.dbt_warehouse_assets], selection=seeds,
+            resources={"dbt": warehouse_assets.build_dbt_resource(), "warehouse": WarehouseResource(data_dir=str(data_dir))},
+            instance=dg.DagsterInstance.ephemeral(),
+        )
+        assert result.success
+        return max((p for p in (data_dir / "dbt_runs").iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+
+    first = build_one_seed()
+    # I024 = UnableToPartialParse: the state prepared at setup names another warehouse path
+    assert "I024" in _dbt_log_codes(first)
+    assert (data_dir / "dbt_runs" / warehouse_assets.PARSE_STATE_FILE).exists()
+    second = build_one_seed()
+    assert second != first
+    assert "I024" not in _dbt_log_codes(second)

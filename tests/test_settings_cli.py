@@ -25,8 +25,26 @@ def test_settings_defaults_and_overrides(tmp_path: Path) -> None:
     assert custom.min_cell == 10 and custom.export_compression == "zstd"
 
 
+def test_every_duckdb_connection_gets_the_memory_limit_and_spill_directory(tmp_path: Path) -> None:
+    from orchestration.resources import connect_warehouse
+
+    assert load_settings({}).duckdb_config()["memory_limit"] == "1GB"
+    settings = load_settings({"GVW_DATA_DIR": str(tmp_path), "GVW_DUCKDB_MEMORY_LIMIT": "300MB",
+                              "GVW_DUCKDB_THREADS": "1"})
+    conn = connect_warehouse(settings)
+    try:
+        limit, temp_dir, threads = conn.execute(
+            "select current_setting('memory_limit'), current_setting('temp_directory'), current_setting('threads')"
+        ).fetchone()
+    finally:
+        conn.close()
+    assert limit.replace(" ", "") in {"286.1MiB", "300.0MB"}   # DuckDB shows it in its own unit
+    assert temp_dir == str(tmp_path / "tmp" / "duckdb") and threads == 1
+
+
 @pytest.mark.parametrize(
-    ("name", "value"), [("GVW_MIN_CELL", "five"), ("GVW_EXPORT_COMPRESSION", "lz77")]
+    ("name", "value"), [("GVW_MIN_CELL", "five"), ("GVW_EXPORT_COMPRESSION", "lz77"),
+                        ("GVW_DUCKDB_MEMORY_LIMIT", "lots"), ("GVW_DUCKDB_THREADS", "two")]
 )
 def test_settings_reject_bad_values(name: str, value: str) -> None:
     with pytest.raises(ValueError, match=name):

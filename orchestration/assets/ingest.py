@@ -8,6 +8,7 @@ transaction per file); dbt sources link to these asset keys through meta.dagster
 
 import dagster as dg
 import duckdb
+from dagster._core.definitions.data_version import CODE_VERSION_TAG
 from pydantic import Field
 
 from orchestration.ingest import (
@@ -52,6 +53,10 @@ class IngestConfig(dg.Config):
                     "(relative to landing/, e.g. 'votes/export_2017-09-01.csv'). Their earlier records are "
                     "deleted first; the result equals a first load.")
     reload_all: bool = Field(default=False, description="Reload every landing file (a full backfill).")
+    force: bool = Field(
+        default=False,
+        description="Rebuild everything downstream even when no landing file is new and every downstream "
+                    "asset is up to date (by default such a run stops after the ingestion).")
 
 
 def reload_run_config(files: list[str] | None) -> dict:
@@ -87,6 +92,43 @@ def _forget_for_reload(conn: duckdb.DuckDBPyConnection, config: IngestConfig, la
         )
     # a name only in the landing zone has nothing to forget: the run reads it anyway
     return forget_deliveries(conn, sorted(set(config.reload_files) & in_ledger))
+
+
+def _downstream_up_to_date(context: dg.AssetExecutionContext) -> tuple[bool, str]:
+    """Whether every asset this run would rebuild after the ingestion is already current.
+
+    An asset is current when its latest materialization came after the latest one of the raw
+    layer (so it was built from the same raw data) and, for assets with a code version (the dbt
+    models: their SQL checksum), with the code version defined now. A run that failed or was
+    stopped after the ingestion leaves its downstream assets older than the raw layer, so the
+    next run rebuilds them even when no file is new.
+    """
+    raw_keys = set(RAW_ASSET_KEYS.values())
+    asset_layer = context.job_def.asset_layer
+    downstream = sorted(set(asset_layer.selected_asset_keys) - raw_keys, key=lambda k: k.to_user_string())
+    if not downstream:
+        # The run asked for the raw layer only: materialize it (with this run's metadata).
+        return False, "only the raw layer is selected"
+    records = {r.asset_entry.asset_key: r.asset_entry
+               for r in context.instance.get_asset_records([*raw_keys, *downstream])}
+    raw_ids = [records[k].last_materialization_record.storage_id for k in raw_keys
+               if k in records and records[k].last_materialization_record]
+    if len(raw_ids) < len(raw_keys):
+        return False, "the raw layer was never materialized in this instance"
+    raw_latest = max(raw_ids)
+    for key in downstream:
+        entry = records.get(key)
+        record = entry.last_materialization_record if entry else None
+        if record is None:
+            return False, f"{key.to_user_string()} was never materialized"
+        if record.storage_id < raw_latest:
+            return False, f"{key.to_user_string()} is older than the raw layer"
+        code_version = asset_layer.get(key).code_version
+        materialization = record.event_log_entry.asset_materialization
+        built_with = materialization.tags.get(CODE_VERSION_TAG) if materialization and materialization.tags else None
+        if code_version is not None and built_with != code_version:
+            return False, f"{key.to_user_string()} was built by another code version"
+    return True, f"{len(downstream)} downstream assets are current"
 
 
 def _file_table(report: IngestReport) -> str:
@@ -136,8 +178,10 @@ def _metadata(report: IngestReport, name: str, row_count: int, warehouse_path: s
 
 @dg.multi_asset(
     name=INGEST_OP_NAME,
+    # skippable: a run with nothing new yields no materialization, and Dagster skips every
+    # step downstream (dbt, checks, exports) instead of rebuilding identical results.
     specs=[dg.AssetSpec(key, description=_DESCRIPTIONS[name], group_name=INGEST_GROUP, kinds={"duckdb"},
-                         owners=PIPELINE_OWNERS)
+                         owners=PIPELINE_OWNERS, skippable=True)
            for name, key in RAW_ASSET_KEYS.items()],
     can_subset=False,
     retry_policy=INGEST_RETRY_POLICY,
@@ -173,6 +217,20 @@ def ingest_landing_zone(context: dg.AssetExecutionContext, config: IngestConfig,
         if f.file_status != "loaded":
             context.log.warning(f"{f.file_name}: {f.file_status}: {f.message}")
     reloaded = forgotten.file_names if forgotten is not None else []
+    raw_unchanged = forgotten is None and report.files_read == 0 and not report.earlier_outcomes_changed
+    if raw_unchanged and not config.force:
+        current, why = _downstream_up_to_date(context)
+        if current:
+            # Nothing to rebuild: record that the landing zone was looked at, materialize nothing.
+            context.log.info(f"no new landing file and {why}: downstream steps are skipped "
+                             "(run config force: true rebuilds them)")
+            yield dg.AssetObservation(
+                asset_key=RAW_ASSET_KEYS["load_ledger"],
+                metadata={"files_seen": report.files_seen, "files_read": 0,
+                          "skipped_downstream": dg.MetadataValue.text(why),
+                          "dagster/row_count": row_counts["load_ledger"]})
+            return
+        context.log.info(f"no new landing file, but {why}: rebuilding downstream")
     for name, key in RAW_ASSET_KEYS.items():
         meta = _metadata(report, name, row_counts[name], str(settings.warehouse_path))
         meta["reloaded_files"] = dg.MetadataValue.json(reloaded)

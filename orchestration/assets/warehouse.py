@@ -12,9 +12,11 @@ Nothing here parses the dbt project: the manifest is prepared at setup (see
 """
 
 # No `from __future__ import annotations`: Dagster inspects the real type of `context`.
+import importlib
 import os
 import shutil
 import sys
+import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -34,6 +36,9 @@ ROW_COUNT_KEY = "dagster/row_count"
 # <data_dir>/dbt_runs/ rather than in the project's target/ (which would grow forever).
 DBT_RUNS_DIR = "dbt_runs"
 DBT_RUNS_KEPT = 10
+# dbt's saved parse state (see _reuse_parse_state).
+PARSE_STATE_FILE = "partial_parse.msgpack"
+GX_MODULE = "great_expectations"
 
 __all__ = ["WAREHOUSE_GROUP", "build_dbt_resource", "dbt_project", "dbt_warehouse_assets"]
 
@@ -93,17 +98,69 @@ def dbt_warehouse_assets(
     # dbt runs as a subprocess that inherits this environment: profiles.yml resolves the
     # DuckDB file from GVW_DATA_DIR, so point it at this resource's (absolute) directory.
     os.environ["GVW_DATA_DIR"] = str(settings.data_dir)
-    target_path = _new_run_target_path(settings.data_dir / DBT_RUNS_DIR, context.run.run_id)
+    # ...and give its DuckDB the pipeline's memory limit and spill directory (profiles.yml).
+    os.environ["GVW_DUCKDB_MEMORY_LIMIT"] = settings.duckdb_memory_limit
+    os.environ["GVW_DUCKDB_TEMP_DIR"] = str(settings.duckdb_temp_dir)
+    settings.duckdb_temp_dir.mkdir(parents=True, exist_ok=True)
+    runs_dir = settings.data_dir / DBT_RUNS_DIR
+    target_path = _new_run_target_path(runs_dir, context.run.run_id)
+    _reuse_parse_state(runs_dir, target_path)
     invocation = dbt.cli(["build"], context=context, raise_on_error=False, target_path=target_path)
+    _preload_quality_library(context)
     # DuckDB lets one process write the file: collect the events until dbt has exited,
     # then count rows over one short read-only connection. (dagster-dbt's own
     # fetch_row_counts() leaves its read-only connection open in this process, which
     # would block every later writer, e.g. the next ingestion run.)
     events = list(invocation.stream())
+    _keep_parse_state(runs_dir, target_path)
     yield from _with_row_counts(context, events, invocation.manifest, warehouse)
     error = invocation.get_error()
     if error is not None:
         raise error
+
+
+def _preload_quality_library(context: AssetExecutionContext) -> None:
+    """Import Great Expectations in a background thread while dbt runs.
+
+    Importing it takes seconds of CPU, and the quality checks that need it run right after
+    dbt; meanwhile this process only waits for dbt's output, so the import uses the idle core.
+    Only when the job has Great Expectations checks; a failed import is left to the checks.
+    """
+    if GX_MODULE in sys.modules:
+        return
+    if not any(k.name.startswith("gx_") for k in context.job_def.asset_layer.asset_graph.asset_check_keys):
+        return
+
+    def load() -> None:
+        try:
+            importlib.import_module(GX_MODULE)
+        except Exception:  # noqa: BLE001 - the quality step imports it again and reports the error
+            pass
+
+    threading.Thread(target=load, name="preload-great-expectations", daemon=True).start()
+
+
+def _reuse_parse_state(runs_dir: Path, target_path: Path) -> None:
+    """Start dbt from the parse state of the previous run on this data directory.
+
+    dbt reuses its saved parse state (partial parsing: only changed files are parsed again)
+    only when the profile is the same as when it was saved, and the profile names this data
+    directory's warehouse: the state prepared at setup serves the default data directory
+    only. dagster-dbt copies that one into the target path unless a state is already there.
+    """
+    kept = runs_dir / PARSE_STATE_FILE
+    if kept.exists():
+        target_path.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(kept, target_path / PARSE_STATE_FILE)
+
+
+def _keep_parse_state(runs_dir: Path, target_path: Path) -> None:
+    """Keep this run's parse state for the next run (replaced atomically)."""
+    state = target_path / PARSE_STATE_FILE
+    if state.exists():
+        tmp = runs_dir / f".{PARSE_STATE_FILE}.{uuid.uuid4().hex[:8]}"
+        shutil.copyfile(state, tmp)
+        os.replace(tmp, runs_dir / PARSE_STATE_FILE)
 
 
 def _new_run_target_path(runs_dir: Path, run_id: str) -> Path:
