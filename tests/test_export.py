@@ -17,6 +17,7 @@ import duckdb
 import pandas as pd
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
@@ -574,6 +575,115 @@ def test_a_rerun_without_new_data_writes_nothing(fixture_env: dict[str, Path]) -
     (exports / "bi.duckdb").unlink()
     repaired = publish(fixture_env, run_id="repaired", compression="zstd")
     assert not repaired.unchanged and (exports / "bi.duckdb").is_file()
+
+
+def test_a_rerun_on_an_untouched_warehouse_file_reads_no_mart(fixture_env: dict[str, Path],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cheap check first: an untouched warehouse file holds what was published from it.
+    A rewritten file is scanned (content fingerprint); only new content is published."""
+    from orchestration.export import publish as publish_module
+
+    scans: list[int] = []
+    real_scan = publish_module._scan_marts
+
+    def counting_scan(*args, **kwargs):
+        scans.append(1)
+        return real_scan(*args, **kwargs)
+
+    monkeypatch.setattr(publish_module, "_scan_marts", counting_scan)
+    exports = fixture_env["exports"]
+    first = publish(fixture_env, run_id="first")
+    assert len(scans) == 1 and first.manifest["source_state"]
+    before = exports_files_state(exports)
+
+    assert publish(fixture_env, run_id="again").unchanged
+    assert len(scans) == 1, "an untouched warehouse file must not be scanned"
+
+    # the file is rewritten (a table created and dropped), the marts are not: scanned, still unchanged
+    writer = duckdb.connect(str(fixture_env["warehouse"]))
+    writer.execute("create table raw.scratch as select 1 as x")
+    writer.execute("drop table raw.scratch")
+    writer.close()
+    again = publish(fixture_env, run_id="rewritten")
+    assert again.unchanged and again.version_id == first.version_id and len(scans) == 2
+    assert exports_files_state(exports) == before
+
+    remove_one_vote(fixture_env)
+    changed = publish(fixture_env, run_id="changed")
+    assert not changed.unchanged and len(scans) == 3
+    assert changed.manifest["source_state"] != first.manifest["source_state"]
+
+
+def test_every_file_is_sorted_by_all_its_columns(tmp_path: Path) -> None:
+    """One sorted statement per file: partitioned datasets too. (DuckDB's partitioned writer
+    interleaves its threads' sorted runs: at 20,000 votes, every partition file would be.)"""
+    env = {"data_dir": tmp_path, "warehouse": tmp_path / "warehouse.duckdb", "manifest": tmp_path / "dbt_manifest.json",
+           "exports": tmp_path / "exports"}
+    build_fixture_warehouse(env["warehouse"], n_votes=20_000)
+    build_fixture_manifest(env["warehouse"], env["manifest"])
+    publish(env)
+    exports = env["exports"]
+    manifest = read_manifest(exports / "manifest.json")
+    partitioned = [n for n, d in manifest["datasets"].items() if d["partitioning"]]
+    assert {"votes", "vote_choices", "participation"} <= set(partitioned)
+    for name, entry in manifest["datasets"].items():
+        for f in entry["files"]:
+            table = pq.read_table(exports / f["path"])
+            # ascending, nulls last: DuckDB's order of the export's "order by"
+            order = pc.sort_indices(table, sort_keys=[(c, "ascending", "at_end") for c in table.column_names])
+            assert table.take(order).equals(table), f"{name}: {f['path']} is not sorted"
+
+
+def test_partition_folders_are_named_as_duckdb_and_readers_expect(fixture_env: dict[str, Path], tmp_path: Path) -> None:
+    """Special characters and nulls in the partition column: folders percent-encoded like
+    DuckDB's own hive writer, nulls in ``__null__``, every row in its partition."""
+    from orchestration.export.publish import partition_folder
+
+    odd = ["north/america & co", "50% = half", "é", "__null__"]
+    probe = duckdb.connect()
+    try:
+        probe.execute("create table t as select unnest($v) as \"k ey\", 1 as x", {"v": odd})
+        probe.execute(f"copy t to '{tmp_path / 'hive'}' (format parquet, partition_by (\"k ey\"))")
+    finally:
+        probe.close()
+    assert sorted(p.name for p in (tmp_path / "hive").iterdir()) == sorted(partition_folder("k ey", v) for v in odd)
+
+    writer = duckdb.connect(str(fixture_env["warehouse"]))
+    writer.execute("update marts.fct_votes set region_code = 'north/america & co' where region_code = 'north_america'")
+    writer.execute("update marts.fct_votes set region_code = null where region_code = 'africa'")
+    writer.close()
+    result = publish(fixture_env)
+    votes = result.manifest["datasets"]["votes"]
+    assert votes["partitioning"]["values"] == sorted(
+        [partition_folder("x", v).split("=", 1)[1] for v in ("__null__", "asia_oceania", "europe",
+                                                              "latin_america_caribbean", "middle_east_north_africa",
+                                                              "north/america & co")])
+    conn = duckdb.connect(str(fixture_env["warehouse"]), read_only=True)
+    try:
+        misplaced, rows = conn.execute(
+            """
+            select count(*) filter (where region_code_partition <> coalesce(region_code, '__null__')), count(*)
+            from read_parquet(?, hive_partitioning = true)
+            """,
+            [f"{fixture_env['exports']}/votes/**/*.parquet"],
+        ).fetchone()
+    finally:
+        conn.close()
+    assert misplaced == 0 and rows == votes["rows"] == warehouse_rows(fixture_env, "fct_votes")
+    # pyarrow decodes the folder names back to the values
+    keys = set(ds.dataset(fixture_env["exports"] / "votes", format="parquet", partitioning="hive")
+               .to_table(columns=["region_code_partition"]).column(0).to_pylist())
+    assert {"north/america & co", "__null__"} <= keys
+
+
+def test_options_from_settings_carry_the_duckdb_settings(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestration.settings import load_settings
+
+    monkeypatch.setenv("GVW_DUCKDB_MEMORY_LIMIT", "300MB")
+    settings = load_settings()
+    options = ExportOptions.from_settings(settings)
+    assert options.duckdb_config == settings.duckdb_config()
+    assert options.duckdb_config["memory_limit"] == "300MB"
 
 
 def _run_export_subprocess(env: dict[str, Path], crash_at: str | None) -> subprocess.CompletedProcess:

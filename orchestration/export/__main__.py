@@ -33,7 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     options = ExportOptions.from_settings(settings, **overrides)
     docs = DbtDocs.load(args.manifest)
     started = time.monotonic()
-    conn = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    # the pipeline's memory limit, spill folder and threads, like every warehouse connection
+    # (orchestration.resources.connect_warehouse, without importing Dagster)
+    settings.duckdb_temp_dir.mkdir(parents=True, exist_ok=True)
+    conn = duckdb.connect(str(settings.warehouse_path), read_only=True, config=settings.duckdb_config())
     try:
         result = publish_exports(conn, options, docs, run_id=args.run_id or str(uuid.uuid4()))
     except ExportError as exc:

@@ -44,13 +44,23 @@ def view_sql(dataset: str, exports_dir: Path) -> str:
     )
 
 
-def build_bi_database(target: Path, manifest: Mapping[str, Any], exports_dir: Path) -> None:
-    """Write the BI database for ``manifest`` to ``target`` atomically."""
+def build_bi_database(target: Path, manifest: Mapping[str, Any], exports_dir: Path,
+                      duckdb_config: Mapping[str, str | int] | None = None) -> None:
+    """Write the BI database for ``manifest`` to ``target`` atomically.
+
+    ``duckdb_config`` (``Settings.duckdb_config()``: memory limit, spill folder, threads) applies
+    to the connection that writes it; it is not stored in the file.
+    """
     tmp = temp_path(target)
     for stale in (tmp, tmp.with_name(tmp.name + ".wal")):
         stale.unlink(missing_ok=True)
-    conn = duckdb.connect(str(tmp), config={"storage_compatibility_version": STORAGE_COMPATIBILITY})
+    config: dict[str, str | int] = {**(duckdb_config or {}), "storage_compatibility_version": STORAGE_COMPATIBILITY}
+    if "temp_directory" in config:
+        Path(str(config["temp_directory"])).mkdir(parents=True, exist_ok=True)
+    conn = duckdb.connect(str(tmp), config=config)
     try:
+        # one transaction: the views and comments are committed (and checkpointed) once
+        conn.execute("begin transaction")
         for name, dataset in manifest["datasets"].items():
             conn.execute(view_sql(name, exports_dir))
             comment = dataset.get("description") or dataset.get("grain") or ""
@@ -77,6 +87,7 @@ def build_bi_database(target: Path, manifest: Mapping[str, Any], exports_dir: Pa
             f"comment on table {INFO_TABLE} is "
             + sql_literal("The export version this database was built with; the views always read the current version.")
         )
+        conn.execute("commit")
         conn.execute("checkpoint")
     finally:
         conn.close()

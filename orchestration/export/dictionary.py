@@ -9,7 +9,8 @@ _READING = """\
 ## Reading the exports
 
 Every dataset is a folder `exports/<dataset>/` of Parquet files ({compression} compression,
-sorted rows, row groups of up to {row_group_size:,} rows, Parquet format version 1). Read
+each file's rows sorted by all its columns in column order, row groups of up to
+{row_group_size:,} rows, Parquet format version 1). Read
 `exports/<dataset>/**/*.parquet`: every file holds every column of its dataset. A dataset
 of {partition_min_rows:,} rows or more is split into hive-style sub-folders
 (`<column>_partition=<value>/`); hive-aware readers (pandas, pyarrow, polars on a folder, Spark)
