@@ -68,7 +68,9 @@ class Settings:
         """Connection settings every DuckDB connection of the pipeline uses."""
         config: dict[str, str | int] = {
             "memory_limit": self.duckdb_memory_limit,
-            "temp_directory": str(self.duckdb_temp_dir),
+            # one folder per process: two processes spilling into one folder corrupt each
+            # other's files (DuckDB names them per database, not per process)
+            "temp_directory": str(self.duckdb_temp_dir / f"p{os.getpid()}"),
         }
         if self.duckdb_threads:
             config["threads"] = self.duckdb_threads

@@ -11,13 +11,23 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 from raw_fixtures import V2, build_fixture_warehouse, run_dbt
 
+from orchestration.quality import frames as frames_module
 from orchestration.quality.audit import REPORT_HTML, REPORT_JSON, write_audit_report
-from orchestration.quality.frames import FRAMES, MART_TABLES
+from orchestration.quality.frames import FCT_VOTE_CHOICES_SQL, FRAMES, MART_TABLES, Catalog, build_frame, resolve_tables
 from orchestration.quality.offline import make_page_offline
-from orchestration.quality.runner import prune_results, read_only, validate_frame, validate_frames
+from orchestration.quality.runner import (
+    build_data_docs,
+    limit_memory,
+    prune_results,
+    read_only,
+    size_bytes,
+    validate_frame,
+    validate_frames,
+)
 from orchestration.quality.scrub import EMAIL_RE, MASK, scrub
 from orchestration.settings import EXPECTATIONS_DIR
 
@@ -273,3 +283,97 @@ def test_old_results_and_their_pages_are_pruned(warehouse: Path) -> None:
     assert not pages[0].exists() and pages[1].is_file() and pages[2].is_file()
     assert len(list((quality / "gx" / "validations").rglob("*.json"))) == 2
     assert not (quality / "gx" / "validations" / "mart_dimension" / "run-0").exists()
+
+
+def _frames(warehouse: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The fct_vote_choices frame as the validation builds it, and by its plain SQL."""
+    with read_only(warehouse) as conn:
+        built = build_frame(conn, FRAMES["fct_vote_choices"])
+        plain = conn.execute(resolve_tables(FCT_VOTE_CHOICES_SQL, Catalog(conn))).df()
+    return built, plain
+
+
+def test_vote_choices_masks_count_what_the_plain_sql_counts(
+    warehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _execute(
+        warehouse,
+        # every Q5-02 choice twice (2 duplicates)
+        "insert into marts.fct_vote_choices select * from marts.fct_vote_choices where option_code = 'Q5-02'",
+        # a sixth option in one answer: Q1-03 (position 2) of one vote, plus Q1-05 .. Q1-08
+        "insert into marts.fct_vote_choices select vote_key, 'Q1', 'Q1-0' || i, i "
+        "from marts.fct_vote_choices, range(5, 9) t(i) where option_code = 'Q1-03' and choice_position = 2",
+        # a choice of a vote fct_votes lacks; a choice without option (the mart's contract
+        # forbids it; the rule must hold anyway), twice (1 more duplicate)
+        "insert into marts.fct_vote_choices values (repeat('f', 32), 'Q3', 'Q3-01', 1)",
+        "alter table marts.fct_vote_choices alter column option_code drop not null",
+        "insert into marts.fct_vote_choices select vote_key, 'Q2', null, 3 from marts.fct_votes limit 1",
+        "insert into marts.fct_vote_choices select vote_key, 'Q2', null, 3 from marts.fct_votes limit 1",
+        # an option of another question
+        "insert into marts.fct_vote_choices select vote_key, 'Q6', 'Q4-01', 1 from marts.fct_votes limit 1",
+    )
+    built, plain = _frames(warehouse)
+    pd.testing.assert_frame_equal(built, plain)
+    measures = built.iloc[0]
+    assert measures["duplicate_choices"] == 3
+    assert measures["answers_with_more_than_five_options"] == 1
+    assert measures["choices_of_unknown_votes"] == 1
+    assert measures["missing_required_values"] == 2
+    assert measures["options_of_another_question"] == 1
+    assert list(built["choice_position"].dropna()) == [1, 2, 3, 5, 6, 7, 8]
+
+    # Too many distinct (question, option) pairs for the masks: the plain SQL answers.
+    monkeypatch.setattr(frames_module, "_MAX_MASK_WORDS", 0)
+    with read_only(warehouse) as conn:
+        assert frames_module.vote_choices_frame(conn, Catalog(conn)) is None
+        assert not conn.execute("select * from duckdb_tables() where temporary").fetchall()
+    fallback, _ = _frames(warehouse)
+    pd.testing.assert_frame_equal(fallback, plain)
+
+
+def test_vote_choices_masks_agree_on_the_clean_warehouse(warehouse: Path) -> None:
+    built, plain = _frames(warehouse)
+    pd.testing.assert_frame_equal(built, plain)
+    faults = ["duplicate_choices", "answers_with_more_than_five_options", "choices_of_unknown_votes"]
+    assert built.iloc[0][faults].sum() == 0 and built.iloc[0]["choices"] > 0
+
+
+def test_data_docs_are_rendered_once_for_batches_validated_without_them(warehouse: Path) -> None:
+    quality = warehouse.parent / "quality"
+    connect = lambda: read_only(warehouse)  # noqa: E731
+    outcomes = [
+        *validate_frames(["dim_region", "fct_votes"], connect=connect, quality_dir=quality, run_name="r", docs=False),
+        *validate_frames(["raw_load_ledger"], connect=connect, quality_dir=quality, run_name="r", docs=False),
+    ]
+    pages = [Path(o.docs_page) for o in outcomes]
+    assert all(p.is_relative_to(quality / "data_docs") and not p.exists() for p in pages)
+
+    assert build_data_docs(quality) == 3
+    index = (quality / "data_docs" / "index.html").read_text(encoding="utf-8")
+    for page in pages:
+        assert page.is_file() and "static/gvw/gvw_offline.js" in page.read_text(encoding="utf-8")
+        assert page.relative_to(quality / "data_docs").as_posix() in index
+    assert not REMOTE_TAG.search(index)
+    assert (quality / "data_docs" / "expectations" / "fct_votes.html").is_file()
+    # Nothing left to render: the next build renders no result page again.
+    before = {p: p.stat().st_mtime_ns for p in pages}
+    assert build_data_docs(quality) == 0
+    assert {p: p.stat().st_mtime_ns for p in pages} == before
+
+
+def test_quality_connections_never_get_more_memory_than_the_cap() -> None:
+    conn = duckdb.connect(config={"memory_limit": "1GB"})
+
+    def limit() -> int | None:
+        return size_bytes(conn.execute("select current_setting('memory_limit')").fetchone()[0])
+
+    try:
+        assert limit() == pytest.approx(10**9, rel=1e-3)
+        limit_memory(conn, "384MB")
+        assert limit() == pytest.approx(384 * 10**6, rel=1e-3)
+        conn.execute("set memory_limit = '100MB'")
+        limit_memory(conn, "384MB")  # a lower limit stays
+        assert limit() == pytest.approx(100 * 10**6, rel=1e-3)
+    finally:
+        conn.close()
+    assert size_bytes("1.5GiB") == 3 * 2**29 and size_bytes("512 MB") == 512 * 10**6 and size_bytes("lots") is None

@@ -98,6 +98,19 @@ def test_failing_mart_check_blocks_the_exports_and_names_the_expectation(
     report = json.loads((quality_dir / "audit_report.json").read_text())
     assert report["run_id"] == first.run_id and report["accounted_for"]["all_records_accounted_for"]
     published = (data_dir / "exports" / "manifest.json").read_text()
+    # The audit report rendered the Data Docs of the whole run: every check's page, indexed.
+    index = (quality_dir / "data_docs" / "index.html").read_text(encoding="utf-8")
+    for evaluation in ours.values():
+        page = Path(evaluation.metadata["data_docs_page"].value)
+        assert page.is_file() and page.relative_to(quality_dir / "data_docs").as_posix() in index
+
+    # A run of checks without the audit report renders the pages of its checks itself.
+    region_key = asset_key_of_table("dim_region")
+    region = _run(data_dir, dg.AssetSelection.checks(dg.AssetCheckKey(region_key, "gx_mart_dimension")))
+    assert region.success
+    page = Path(_evaluations(region)[(region_key.to_user_string(), "gx_mart_dimension")].metadata[
+        "data_docs_page"].value)
+    assert page.is_file() and first.run_id not in str(page) and region.run_id in str(page)
 
     conn = duckdb.connect(str(data_dir / "warehouse.duckdb"))
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -39,7 +40,7 @@ def test_every_duckdb_connection_gets_the_memory_limit_and_spill_directory(tmp_p
     finally:
         conn.close()
     assert limit.replace(" ", "") in {"286.1MiB", "300.0MB"}   # DuckDB shows it in its own unit
-    assert temp_dir == str(tmp_path / "tmp" / "duckdb") and threads == 1
+    assert temp_dir == str(tmp_path / "tmp" / "duckdb" / f"p{os.getpid()}") and threads == 1
 
 
 @pytest.mark.parametrize(

@@ -2,34 +2,54 @@
 
 Every GX suite validated for an asset is an asset check named ``gx_<suite>``; the checks of
 one asset run in one step (a multi-asset check), which reads its frames through a read-only
-warehouse connection and writes results and Data Docs under ``$GVW_DATA_DIR/quality``.
+warehouse connection and writes its results under ``$GVW_DATA_DIR/quality``.
 
 * Error-severity checks are ``blocking``: when one fails, Dagster skips everything
-  downstream of its asset (the Parquet exports among them), and the step writes the audit
-  report at once, so auditors see the failing run.
+  downstream of its asset (the Parquet exports among them), and the step writes the Data
+  Docs and the audit report at once, so auditors see the failing run.
 * ``gx_workshop_participant_counts`` (a workshop's check-ins differ from its reported
   participants) is a WARNING and never blocks.
-* ``quality/audit_report`` (group ``quality``) writes ``audit_report.json`` and ``.html``
-  after the raw layer and the marts, and after their blocking checks.
+* ``quality/audit_report`` (group ``quality``) renders the Data Docs site once for the whole
+  run and writes ``audit_report.json`` and ``.html``, after the raw layer and the marts and
+  after their blocking checks. A run without that asset renders the Data Docs in each
+  check step instead.
 """
 
 # No `from __future__ import annotations`: Dagster inspects the real type of `context`.
+import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import dagster as dg
+import duckdb
 from dagster_dbt import get_asset_key_for_model
 
 from orchestration.assets.warehouse import dbt_warehouse_assets
 from orchestration.quality.audit import write_audit_report
 from orchestration.quality.frames import DIMENSION_KEYS, FACT_MARTS, FRAMES, MART_TABLES, RAW_TABLES, tables_read
-from orchestration.quality.runner import ValidationOutcome, data_docs_dir, validate_frames
+from orchestration.quality.runner import (
+    QUALITY_MEMORY_LIMIT,
+    ValidationOutcome,
+    build_data_docs,
+    data_docs_dir,
+    limit_memory,
+    validate_frames,
+)
 from orchestration.resources import PIPELINE_OWNERS, WAREHOUSE_POOL, WarehouseResource
 
 QUALITY_GROUP = "quality"
 AUDIT_REPORT_KEY = dg.AssetKey([QUALITY_GROUP, "audit_report"])
 
 __all__ = ["AUDIT_REPORT_KEY", "QUALITY_GROUP", "asset_key_of_table", "quality_asset_checks", "quality_assets"]
+
+
+@contextlib.contextmanager
+def quality_connection(warehouse: WarehouseResource) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The read-only warehouse connection of the checks and the audit report: the pipeline's
+    DuckDB settings, with memory capped at QUALITY_MEMORY_LIMIT (see runner.py)."""
+    with warehouse.connect(read_only=True) as conn:
+        limit_memory(conn, QUALITY_MEMORY_LIMIT)
+        yield conn
 
 
 def asset_key_of_table(table: str) -> dg.AssetKey:
@@ -131,11 +151,15 @@ def _build_checks(table: str, checks: Sequence[SuiteCheck]) -> dg.AssetChecksDef
         settings = warehouse.settings()
         run_id = context.run.run_id
         selected = [c for c in checks if dg.AssetCheckKey(asset_key, c.name) in context.selected_asset_check_keys]
+        # The audit report renders the Data Docs once for the whole run, when the run has it.
+        job_assets = context.op_execution_context.job_def.asset_layer.executable_asset_keys
+        report_renders_docs = AUDIT_REPORT_KEY in job_assets
         outcomes = validate_frames(
             [c.frame for c in selected],
-            connect=lambda: warehouse.connect(read_only=True),
+            connect=lambda: quality_connection(warehouse),
             quality_dir=settings.quality_dir,
             run_name=run_id,
+            docs=not report_renders_docs,
         )
         blocking_failures = []
         for check, outcome in zip(selected, outcomes, strict=True):
@@ -153,13 +177,16 @@ def _build_checks(table: str, checks: Sequence[SuiteCheck]) -> dg.AssetChecksDef
             # The audit report asset will be skipped (it is downstream): write it now, so the
             # folder auditors open describes this failing run rather than an older one.
             try:
+                if report_renders_docs:  # it will be skipped: render them now
+                    build_data_docs(settings.quality_dir)
                 write_audit_report(
-                    connect=lambda: warehouse.connect(read_only=True),
+                    connect=lambda: quality_connection(warehouse),
                     quality_dir=settings.quality_dir,
                     run_id=run_id,
                 )
             except Exception:  # noqa: BLE001 - the check result matters more than the report
-                context.log.warning("could not write the audit report after a failed check", exc_info=True)
+                context.log.warning("could not write the Data Docs and audit report after a failed check",
+                                    exc_info=True)
 
     return _run
 
@@ -184,8 +211,9 @@ quality_asset_checks: list[dg.AssetChecksDefinition] = [
 )
 def audit_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     settings = warehouse.settings()
+    build_data_docs(settings.quality_dir)  # this run's result pages, the suites and the index
     json_path, html_path, report = write_audit_report(
-        connect=lambda: warehouse.connect(read_only=True),
+        connect=lambda: quality_connection(warehouse),
         quality_dir=settings.quality_dir,
         run_id=context.run.run_id,
     )

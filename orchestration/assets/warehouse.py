@@ -100,8 +100,8 @@ def dbt_warehouse_assets(
     os.environ["GVW_DATA_DIR"] = str(settings.data_dir)
     # ...and give its DuckDB the pipeline's memory limit and spill directory (profiles.yml).
     os.environ["GVW_DUCKDB_MEMORY_LIMIT"] = settings.duckdb_memory_limit
-    os.environ["GVW_DUCKDB_TEMP_DIR"] = str(settings.duckdb_temp_dir)
-    settings.duckdb_temp_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["GVW_DUCKDB_TEMP_DIR"] = str(settings.duckdb_temp_dir / "dbt")
+    (settings.duckdb_temp_dir / "dbt").mkdir(parents=True, exist_ok=True)
     runs_dir = settings.data_dir / DBT_RUNS_DIR
     target_path = _new_run_target_path(runs_dir, context.run.run_id)
     _reuse_parse_state(runs_dir, target_path)

@@ -116,6 +116,12 @@ with participants as (
     select country, library_type, age_group, years_experience from {workshop_events}
     where outcome = 'accepted' and event_type = 'participant_checked_in'
 ),
+-- Every figure below follows from the participants per (country, library type, age group):
+-- a few thousand groups instead of millions of participants.
+grouped as (
+    select country, library_type, age_group, count(*) as n, sum(years_experience) as years
+    from participants group by all
+),
 countries as (select * from gvw_reference_countries)
 select
     (select count(*) from {votes} where outcome = 'accepted') as votes,
@@ -123,14 +129,14 @@ select
         where outcome = 'accepted' and event_type = 'workshop_registered') as workshops,
     (select count(*) from {workshop_events}
         where outcome = 'accepted' and event_type = 'participant_checked_in') as workshop_participants,
-    (select count(*) from participants) as participants,
-    (select coalesce(sum(years_experience), 0) from participants)::bigint as library_experience_years,
-    (select count(distinct p.country) from participants p join countries c on c.country_code = p.country
+    (select coalesce(sum(n), 0) from grouped)::bigint as participants,
+    (select coalesce(sum(years), 0) from grouped)::bigint as library_experience_years,
+    (select count(distinct g.country) from grouped g join countries c on c.country_code = g.country
         where c.is_un_member) as un_member_states,
-    (select count(distinct country) from participants) as countries_and_areas,
-    (select count(distinct age_group) from participants) as age_groups_represented,
-    (select count(distinct library_type) from participants) as library_types_represented,
-    (select count(distinct c.region_code) from participants p join countries c on c.country_code = p.country)
+    (select count(distinct country) from grouped) as countries_and_areas,
+    (select count(distinct age_group) from grouped) as age_groups_represented,
+    (select count(distinct library_type) from grouped) as library_types_represented,
+    (select count(distinct c.region_code) from grouped g join countries c on c.country_code = g.country)
         as regions_represented
 """
 

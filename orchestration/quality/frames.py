@@ -17,6 +17,11 @@ padded with nulls, which GX's column-value expectations ignore). Small tables (t
 ledger, the workshops, the theme rankings, the reports) are validated row by row, with a
 few derived columns where a rule spans rows (rank contiguity, reconciliations).
 
+A profile costs one scan of its table for every domain and plain measure, plus one
+grouping per duplicate key; nothing of the table is materialized, so the memory a frame
+needs is that of its largest grouping. fct_vote_choices (tens of millions of rows) has its
+own builder, :func:`vote_choices_frame`, which gives the same frame as its plain SQL.
+
 Only the columns a suite needs are read; ``respondent_email`` exists in no warehouse
 table and is never read.
 """
@@ -25,7 +30,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -71,14 +76,26 @@ class FrameSpec:
     suite: str
     table: str  # the warehouse table the result is about
     sql: str | None = None  # lowercase SQL; {table} placeholders resolve to quoted names
+    # A faster way to the same frame, or None when it cannot apply (then ``sql`` runs).
+    builder: Callable[[duckdb.DuckDBPyConnection, Catalog], pd.DataFrame | None] | None = None
 
 
-def _profile(source: str, domains: Sequence[str], measures: Mapping[str, str], extra_ctes: str = "") -> str:
-    """Domain columns (distinct values) and one row of measures, side by side. ``extra_ctes``
-    (``, name as (...)``) may define helper relations over ``src`` for the measures."""
-    parts = [f"(select distinct {c} from src where {c} is not null order by 1)" for c in domains]
-    parts.append("(select " + ",\n  ".join(f"{expr} as {name}" for name, expr in measures.items()) + " from src)")
-    return f"with src as materialized ({source}){extra_ctes}\nselect * from " + "\npositional join ".join(parts)
+def _profile(source: str, domains: Sequence[str], measures: Mapping[str, str]) -> str:
+    """Domain columns (distinct values, sorted) and one row of measures, side by side.
+
+    One scan of ``src`` computes every domain (``list(distinct ...)``) and every measure that
+    is a plain aggregate; a measure may also be a scalar subquery over ``src`` (a duplicate
+    key needs its own grouping) or over another table. ``src`` is never materialized: a
+    subquery scans the table again, which costs far less than holding every column of
+    millions of records in memory."""
+    columns = [f"list_sort(list(distinct {c}) filter (where {c} is not null)) as {c}" for c in domains]
+    columns += [f"{expr} as {name}" for name, expr in measures.items()]
+    parts = [f"(select unnest({c}) as {c} from agg)" for c in domains]
+    parts.append("(select " + ", ".join(measures) + " from agg)")
+    return (
+        f"with src as not materialized ({source}),\nagg as materialized (select " + ",\n  ".join(columns)
+        + " from src)\nselect * from " + "\npositional join ".join(parts)
+    )
 
 
 def _any_null(columns: Sequence[str]) -> str:
@@ -228,50 +245,168 @@ FCT_VOTES_SQL = _profile(
         ),
         "first_submitted_at": "min(submitted_at_utc)",
         "last_submitted_at": "max(submitted_at_utc)",
+        # Rules on a combination of values: checked once per distinct combination (few),
+        # weighted by its number of votes, rather than once per vote.
         "regions_not_of_country": (
-            "count(*) filter (where region_code is distinct from "
-            "(select c.region_code from {dim_country} c where c.country_code = src.country_code))"
+            "(select coalesce(sum(n) filter (where region_code is distinct from "
+            "(select c.region_code from {dim_country} c where c.country_code = v.country_code)), 0)::bigint "
+            "from (select country_code, region_code, count(*) as n from src group by all) v)"
         ),
         "bands_not_of_experience": (
-            "count(*) filter (where not exists (select 1 from {dim_experience_band} b "
-            "where b.experience_band_code = src.experience_band_code "
-            "and src.years_experience >= b.min_years "
-            "and (b.max_years is null or src.years_experience <= b.max_years)))"
+            "(select coalesce(sum(n) filter (where not exists (select 1 from {dim_experience_band} b "
+            "where b.experience_band_code = v.experience_band_code "
+            "and v.years_experience >= b.min_years "
+            "and (b.max_years is null or v.years_experience <= b.max_years))), 0)::bigint "
+            "from (select experience_band_code, years_experience, count(*) as n from src group by all) v)"
         ),
     },
 )
 
-FCT_VOTE_CHOICES_SQL = _profile(
-    "select vote_key, question_code, option_code, choice_position from {fct_vote_choices}",
-    ["question_code", "option_code", "choice_position"],
-    {
-        "choices": "count(*)",
-        "missing_required_values": _any_null(["vote_key", "question_code", "option_code", "choice_position"]),
-        "options_of_another_question": "count(*) filter (where split_part(option_code, '-', 1) <> question_code)",
-        "duplicate_choices": (
-            "(select coalesce(sum(n - 1), 0)::bigint from (select count(*) as n from src "
-            "where hash(vote_key, question_code, option_code) in (select choice from repeated_choice_hashes) "
-            "group by vote_key, question_code, option_code))"
-        ),
-        "answers_with_more_than_five_options": (
-            "(select count(*) from (select 1 from src "
-            "where hash(vote_key, question_code) in (select answer from long_answer_hashes) "
-            "group by vote_key, question_code having count(distinct option_code) > 5))"
-        ),
-        "choices_of_unknown_votes": (
-            "count(*) filter (where vote_key not in (select vote_key from {fct_votes}))"
-        ),
-    },
-    # Grouping tens of millions of rows by long string keys is the slow part: group by a
-    # 64-bit hash of the key instead, then confirm exactly, on the few rows whose hash
-    # repeats, which keys really repeat (a hash collision costs time, never a false result).
-    extra_ctes=(
-        ", hashed as materialized (select hash(vote_key, question_code) as answer, "
-        "hash(vote_key, question_code, option_code) as choice from src)"
-        ", repeated_choice_hashes as (select choice from hashed group by choice having count(*) > 1)"
-        ", long_answer_hashes as (select answer from hashed group by answer having count(*) > 5)"
+_CHOICES_SOURCE = "select vote_key, question_code, option_code, choice_position from {fct_vote_choices}"
+_CHOICES_DOMAINS = ["question_code", "option_code", "choice_position"]
+_CHOICES_MEASURES = {
+    "choices": "count(*)",
+    "missing_required_values": _any_null(["vote_key", "question_code", "option_code", "choice_position"]),
+    "options_of_another_question": "count(*) filter (where split_part(option_code, '-', 1) <> question_code)",
+    "duplicate_choices": _duplicates(["vote_key", "question_code", "option_code"]),
+    # distinct options per answer, counted without a distinct aggregate (which cannot spill)
+    "answers_with_more_than_five_options": (
+        "(select count(*) from (select 1 from (select distinct vote_key, question_code, option_code from src "
+        "where option_code is not null) group by vote_key, question_code having count(*) > 5))"
     ),
+    "choices_of_unknown_votes": "count(*) filter (where vote_key not in (select vote_key from {fct_votes}))",
+}
+# The plain SQL of the frame: exact, but at tens of millions of choices its groupings by
+# (vote, question, option) spill for minutes. vote_choices_frame computes the same frame
+# faster and falls back to this when the data are too odd for its encoding.
+FCT_VOTE_CHOICES_SQL = _profile(_CHOICES_SOURCE, _CHOICES_DOMAINS, _CHOICES_MEASURES)
+
+# A vote's choices form a set of (question, option) pairs; the distinct pairs of the whole
+# table are few (60 in the reference data). Numbering them turns each vote's choices into a
+# bit mask, so one grouping by vote (millions of groups, not tens of millions) gives the
+# rules on choices: duplicates = choices - bits set; options of an answer = bits set among
+# its question's pairs. Votes are grouped by a 64-bit hash of their key (much cheaper than
+# the 32-character key). Two votes whose keys share a hash would share a group: the counts
+# of that group can only grow (never hide a fault), so a count of 0 is exact, and any other
+# count is recounted exactly on the rows of the groups concerned.
+_CHOICE_GROUPS = "gvw_choice_groups"  # a temp table of the (read-only) connection
+_MAX_MASK_WORDS = 8  # 512 distinct pairs; more means odd codes: use the plain SQL
+
+# One scan: the choices per (question, option) pair - numbered for the masks - and the
+# distinct positions, as two grouping sets.
+_CHOICE_GROUPS_SQL = f"""
+create or replace temp table {_CHOICE_GROUPS} as
+with grouped as (
+    select question_code, option_code, choice_position,
+        grouping(question_code, option_code) = 0 as is_pair,
+        count(*) as choices
+    from {{fct_vote_choices}}
+    group by grouping sets ((question_code, option_code), (choice_position))
+),
+numbered as (
+    select *, case when is_pair then row_number() over (partition by is_pair order by question_code, option_code) - 1
+        end as bit
+    from grouped
 )
+select *, hash(question_code, option_code) as pair_hash,
+    (bit // 64)::integer as word, 1::ubigint << (bit % 64)::ubigint as bit_mask
+from numbered
+"""
+_CHOICE_PAIRS = f"select * from {_CHOICE_GROUPS} where is_pair"  # the numbered pairs
+
+
+def _mask_words(words: int) -> str:
+    """Per group, the ``words`` 64-bit words of the mask of its pairs (``word``, ``bit_mask``)."""
+    if words == 1:
+        return "coalesce(bit_or(bit_mask), 0)::ubigint as m0"
+    return ", ".join(
+        f"coalesce(bit_or(bit_mask) filter (where word = {w}), 0)::ubigint as m{w}" for w in range(words)
+    )
+
+
+def vote_choices_frame(conn: duckdb.DuckDBPyConnection, catalog: Catalog) -> pd.DataFrame | None:
+    """The fct_vote_choices frame (same columns and values as FCT_VOTE_CHOICES_SQL) in three
+    scans of the table: its distinct (question, option) pairs, one mask per vote, the vote
+    keys fct_votes lacks. None when the pairs are too many or two share a hash (then the
+    plain SQL must run)."""
+    conn.execute(resolve_tables(_CHOICE_GROUPS_SQL, catalog))
+    try:
+        pairs, hashes = conn.execute(f"select count(*), count(distinct pair_hash) from ({_CHOICE_PAIRS})").fetchone()
+        words = max(1, -(-pairs // 64))
+        if pairs != hashes or words > _MAX_MASK_WORDS:
+            return None
+        # Per question, the mask of its pairs with an option (count(distinct) ignores nulls).
+        (question_masks,) = conn.execute(
+            f"select coalesce(list([{', '.join(f'm{w}' for w in range(words))}]), []) from ("
+            f"select question_code, {_mask_words(words)} from ({_CHOICE_PAIRS}) "
+            f"where option_code is not null group by question_code)"
+        ).fetchone()
+        bits_set = " + ".join(f"bit_count(m{w})" for w in range(words))
+        bits_of_question = " + ".join(f"bit_count(m{w} & q[{w + 1}])" for w in range(words))
+        per_vote = f"""
+per_vote as (
+    select hash(c.vote_key) as vote_hash, count(*) as n, {_mask_words(words)}
+    from {{fct_vote_choices}} c join ({_CHOICE_PAIRS}) p on hash(c.question_code, c.option_code) = p.pair_hash
+    group by vote_hash
+),
+faults as (
+    select vote_hash, n - ({bits_set}) as duplicates,
+        len(list_filter($question_masks::ubigint[][], lambda q: {bits_of_question} > 5)) as long_answers
+    from per_vote
+)"""
+        counts = f"""
+with {per_vote}
+select coalesce(sum(duplicates), 0)::bigint, coalesce(sum(long_answers), 0)::bigint,
+    any_value(keys.unknown), any_value(keys.missing)
+from faults, (
+    select count(*) filter (where vote_key not in (select vote_key from {{fct_votes}})) as unknown,
+        {_any_null(["vote_key", "question_code", "option_code", "choice_position"])} as missing
+    from {{fct_vote_choices}}
+) keys
+"""
+        params = {"question_masks": question_masks}
+        duplicates, long_answers, unknown, missing = conn.execute(resolve_tables(counts, catalog), params).fetchone()
+        if duplicates or long_answers:
+            # Exact counts on the rows of the groups with a fault (or a shared hash).
+            exact = f"""
+with {per_vote},
+suspect as (
+    select c.* from {{fct_vote_choices}} c
+    where hash(c.vote_key) in (select vote_hash from faults where duplicates > 0 or long_answers > 0)
+)
+select
+    (select coalesce(sum(n - 1), 0)::bigint from (
+        select count(*) as n from suspect group by vote_key, question_code, option_code)),
+    (select count(*) from (
+        select 1 from suspect group by vote_key, question_code having count(distinct option_code) > 5))
+"""
+            duplicates, long_answers = conn.execute(resolve_tables(exact, catalog), params).fetchone()
+        frame = f"""
+select * from (
+    select unnest(list_sort(list(distinct question_code) filter (where question_code is not null))) as question_code
+    from ({_CHOICE_PAIRS})
+) positional join (
+    select unnest(list_sort(list(distinct option_code) filter (where option_code is not null))) as option_code
+    from ({_CHOICE_PAIRS})
+) positional join (
+    select unnest(list_sort(list(choice_position) filter (where choice_position is not null))) as choice_position
+    from {_CHOICE_GROUPS} where not is_pair
+) positional join (
+    select coalesce(sum(choices), 0)::bigint as choices,
+        $missing::bigint as missing_required_values,
+        coalesce(sum(choices) filter (where split_part(option_code, '-', 1) <> question_code), 0)::bigint
+            as options_of_another_question,
+        $duplicates::bigint as duplicate_choices,
+        $long_answers::bigint as answers_with_more_than_five_options,
+        $unknown::bigint as choices_of_unknown_votes
+    from ({_CHOICE_PAIRS})
+)
+"""
+        values = {"missing": missing, "duplicates": duplicates, "long_answers": long_answers, "unknown": unknown}
+        return conn.execute(frame, values).df()
+    finally:
+        conn.execute(f"drop table if exists {_CHOICE_GROUPS}")
+
 
 FCT_WORKSHOPS_SQL = """
 with w as (
@@ -410,7 +545,9 @@ def _specs() -> dict[str, FrameSpec]:
             _quarantine_sql("workshop_quarantine"),
         ),
         FrameSpec("fct_votes", "fct_votes", "fct_votes", FCT_VOTES_SQL),
-        FrameSpec("fct_vote_choices", "fct_vote_choices", "fct_vote_choices", FCT_VOTE_CHOICES_SQL),
+        FrameSpec(
+            "fct_vote_choices", "fct_vote_choices", "fct_vote_choices", FCT_VOTE_CHOICES_SQL, vote_choices_frame
+        ),
         FrameSpec("fct_workshops", "fct_workshops", "fct_workshops", FCT_WORKSHOPS_SQL),
         FrameSpec(
             "workshop_participant_counts", "workshop_participant_counts", "fct_workshops",
@@ -470,14 +607,18 @@ def resolve_tables(sql: str, catalog: Catalog) -> str:
     return _PLACEHOLDER.sub(lambda m: catalog.qualified(m.group(1)), sql)
 
 
-def build_frame(conn: duckdb.DuckDBPyConnection, spec: FrameSpec) -> pd.DataFrame:
-    """The frame of ``spec``, computed in DuckDB."""
-    catalog = Catalog(conn)
+def build_frame(conn: duckdb.DuckDBPyConnection, spec: FrameSpec, catalog: Catalog | None = None) -> pd.DataFrame:
+    """The frame of ``spec``, computed in DuckDB (``catalog``: of ``conn``, if already read)."""
+    catalog = catalog or Catalog(conn)
     if spec.suite == "mart_personal_data":
         return personal_data_frame(conn, catalog, spec.table)
+    conn.execute("set enable_progress_bar = false")
+    if spec.builder is not None:
+        frame = spec.builder(conn, catalog)
+        if frame is not None:
+            return frame
     assert spec.sql is not None
     sql = resolve_tables(spec.sql, catalog)
-    conn.execute("set enable_progress_bar = false")
     params = {k: v for k, v in SQL_PARAMS.items() if f"${k}" in sql}
     return conn.execute(sql, params).df()
 

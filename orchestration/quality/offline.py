@@ -68,9 +68,11 @@ def make_page_offline(html: str, root: str) -> str:
     return html
 
 
-def make_site_offline(site_dir: Path) -> int:
+def make_site_offline(site_dir: Path, modified_since: float | None = None) -> int:
     """Rewrite every page and stylesheet of the site that still references a remote
-    resource; return how many files changed."""
+    resource; return how many files changed. ``modified_since`` (a timestamp): look only at
+    files written since then, i.e. by the build that just ran (older ones were rewritten
+    after their own build)."""
     if not site_dir.is_dir():
         return 0
     target_js = site_dir / OFFLINE_JS_TARGET
@@ -83,6 +85,8 @@ def make_site_offline(site_dir: Path) -> int:
     changed = 0
     for path in sorted(site_dir.rglob("*")):
         if path.suffix not in {".html", ".css"} or not path.is_file():
+            continue
+        if modified_since is not None and path.stat().st_mtime < modified_since:
             continue
         text = path.read_text(encoding="utf-8")
         if path.suffix == ".css":
