@@ -191,3 +191,66 @@ def test_load_killed_mid_way_then_rerun(tmp_path, stop_at):
     assert rerun.outcomes_recomputed
     assert snapshot(conn, ledger_volatile=True) == snapshot(reference, ledger_volatile=True)
     assert reconcile(conn).ok
+
+
+def _many_files(landing: Path) -> list[str]:
+    """Files of both sources whose outcomes depend on each other across files."""
+    names = []
+    for i in range(6):
+        rows = [vote(f"V{i}"), vote("SHARED", submitted_at=f"2017-09-0{i + 1}T10:00:00Z"), vote(f"X{i}", country="XX")]
+        write_votes(landing, f"v{i}.csv", rows)
+        names.append(f"votes/v{i}.csv")
+    for i in range(6):
+        write_workshops(landing, f"w{i}.jsonl", [*counting_workshop(f"W{i}", f"E{i}-"),
+                                                 checked_in(f"C{i}", "P1", "WX"), registered("R-WX", "WX")])
+        names.append(f"workshops/w{i}.jsonl")
+    return names
+
+
+@pytest.fixture()
+def small_batches(monkeypatch):
+    """One file per batch and two workers: files are staged in parallel, committed in order."""
+    from orchestration.ingest import core
+    monkeypatch.setattr(core, "BATCH_BYTES", 1)
+    monkeypatch.setattr(core, "MAX_WORKERS", 2)
+
+
+def test_batches_and_workers_commit_in_processing_order(tmp_path, small_batches, monkeypatch):
+    landing = tmp_path / "landing"
+    names = _many_files(landing)
+    committed: list[str] = []
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"), config={"threads": 2})
+    ingest(conn, landing, before_commit=committed.append)
+    assert committed == sorted(names)
+
+    # the same landing zone in one batch, one worker: the same raw layer
+    from orchestration.ingest import core
+    monkeypatch.setattr(core, "BATCH_BYTES", 1 << 30)
+    monkeypatch.setattr(core, "MAX_WORKERS", 1)
+    one = duckdb.connect(str(tmp_path / "one.duckdb"))
+    ingest(one, landing)
+    assert snapshot(conn, ledger_volatile=True) == snapshot(one, ledger_volatile=True)
+    assert reconcile(conn).ok
+
+
+def test_a_failing_file_stops_the_run_after_the_files_before_it(tmp_path, small_batches):
+    landing = tmp_path / "landing"
+    names = _many_files(landing)
+    stop_at = "votes/v3.csv"
+
+    def fail(name):
+        if name == stop_at:
+            raise RuntimeError("stop here")
+
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"), config={"threads": 2})
+    with pytest.raises(RuntimeError, match="stop here"):
+        ingest(conn, landing, before_commit=fail)
+    loaded = {r[0] for r in conn.execute("select file_name from raw.load_ledger").fetchall()}
+    assert loaded == {n for n in names if n < stop_at}
+    assert conn.execute("select count(*) from raw.votes where file_name >= ?", [stop_at]).fetchone()[0] == 0
+    # the next run loads the rest and ends like a single run
+    rerun = ingest(conn, landing)
+    assert sorted(rerun.new_files) == [n for n in names if n >= stop_at]
+    reference = duckdb.connect(str(tmp_path / "reference.duckdb"))
+    ingest(reference, landing)
+    assert snapshot(conn, ledger_volatile=True) == snapshot(reference, ledger_volatile=True)

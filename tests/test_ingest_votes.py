@@ -353,3 +353,55 @@ def test_many_malformed_rows_keep_record_numbers(conn, landing):
     numbers = dict(conn.execute("select response_id, record_number from raw.votes").fetchall())
     assert numbers == {f"R{i}": i for i in range(1, 301) if i % 3}
     assert reconcile(conn).ok
+
+
+def test_many_malformed_rows_number_every_kind_of_record(conn, landing):
+    # the lookup-table numbering path for accepted, rule-quarantined and missing_column records
+    rows, partner_rows = [], []
+    for i in range(1, 241):
+        if i % 3 == 0:
+            rows.append(f"R{i},too,few")
+        elif i % 10 == 1:
+            rows.append(vote(f"R{i}", country="XX"))
+        else:
+            rows.append(vote(f"R{i}"))
+        partner_rows.append(f"P{i},too,few" if i % 2 == 0 else vote(f"P{i}"))
+    write_votes(landing, "a.csv", rows)
+    cols = [c for c in __import__("landing_builders").VOTE_COLUMNS if c != "age_group"]
+    write_votes(landing, "b_partner.csv", partner_rows, columns=cols)
+    ingest(conn, landing)
+    outcomes = vote_outcomes(conn)
+    assert {n: outcomes[("votes/a.csv", n)] for n in range(1, 241)} == {
+        n: "malformed_row" if n % 3 == 0 else "unknown_code" if n % 10 == 1 else "accepted" for n in range(1, 241)}
+    assert {outcomes[("votes/b_partner.csv", n)] for n in range(1, 241)} == {"missing_column"}
+    # each quarantined record carries its own text: the numbering matched rows and records
+    texts = dict(conn.execute("select record_number, record_text from raw.vote_quarantine "
+                              "where file_name = 'votes/a.csv' and reason = 'unknown_code'").fetchall())
+    assert texts and all(text.startswith(f"R{n},") for n, text in texts.items())
+    partner = dict(conn.execute("select record_number, response_id from raw.vote_quarantine "
+                                "where file_name = 'votes/b_partner.csv'").fetchall())
+    assert partner == {n: None if n % 2 == 0 else f"P{n}" for n in range(1, 241)}
+    assert reconcile(conn).ok
+
+
+@pytest.mark.parametrize("data", [
+    b"", b"ascii only\n", "caf\u00e9\n".encode(), "\ufeffbom\n".encode(), b"bad \xff byte", b"cut \xc3",
+    b"surrogate \xed\xa0\x80", b"overlong \xc0\xaf", "\U0001f600 emoji".encode(),
+])
+def test_utf8_check_agrees_with_python(data):
+    from orchestration.ingest import files as lz
+    try:
+        data.decode("utf-8")
+        expected = True
+    except UnicodeDecodeError:
+        expected = False
+    assert lz.is_utf8(data) is expected
+
+
+@pytest.mark.parametrize("data, expected", [
+    (b"h\na\nb\n", False), (b"h\r\na\r\nb\r\n", False), (b"h\n\na\n", True), (b"h\r\n\r\na\r\n", True),
+    (b"\nh\na\n", True), (b"\xef\xbb\xbf\nh\n", True), (b"\xef\xbb\xbfh\na\n", False), (b"h\r\ra", True),
+])
+def test_blank_line_detection(data, expected):
+    from orchestration.ingest import files as lz
+    assert lz.has_blank_lines(data) is expected

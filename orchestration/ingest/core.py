@@ -1,4 +1,13 @@
-"""One ingestion run: new landing files -> raw tables, then the outcomes recomputed."""
+"""One ingestion run: new landing files -> raw tables, then the outcomes recomputed.
+
+The run reads and hashes every landing file in processing order (the main thread) and
+hands the new ones, in batches of consecutive files of one source, to a few worker
+threads. Each worker has its own DuckDB connection (a cursor of the caller's: same
+database, own temp tables); it stages and checks a batch, then writes each of its files in
+one transaction. Transactions commit in processing order whichever worker prepared them
+(:class:`_CommitOrder`), so a run stopped half-way has loaded exactly the files before the
+stop, as a sequential run would. Outcomes are recomputed at the end, in the main thread.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +15,14 @@ import contextlib
 import datetime as dt
 import errno
 import os
+import queue
 import re
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -30,6 +42,19 @@ _LEDGER_INSERT = """
         records_read, file_status, extra_columns, message)
     values ($sha, $source, $file_name, $seq, $size, $seen_at, $run_id, $records, $status, $extras, $message)
 """
+
+# Consecutive new files of one source are staged and checked together up to this many bytes
+# (one query plan for many small files; a large file is a batch of its own, which bounds
+# the memory a worker holds).
+BATCH_BYTES = 96 << 20
+# Worker threads (never more than DuckDB's ``threads`` setting). One file's statements run
+# on about one core (a file is one or two row groups), so two workers keep two cores busy.
+MAX_WORKERS = 2
+# The write-ahead log is checkpointed when it passes this size (DuckDB's default is 16 MB,
+# i.e. after almost every file; at the end of the run only, it would hold every new row
+# uncompressed in memory): a few checkpoints per large run.
+CHECKPOINT_THRESHOLD = "128MB"
+SINGLE_THREADED_WORKERS = True
 
 
 # Fault injection for tests of the retry policy: when this variable names an existing file,
@@ -71,16 +96,12 @@ def _readable_path(path: Path, data: bytes) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def _one_checkpoint(conn: duckdb.DuckDBPyConnection) -> Iterator[dict]:
-    """Checkpoint once, at the end of a run that wrote something (the caller sets
-    ``state["wrote"]``), rather than at every file's commit.
-
-    Each commit stays durable in the WAL; DuckDB would otherwise checkpoint (compress and
-    rewrite) whenever the WAL passes 16 MB, i.e. after almost every file, which costs more
-    than one checkpoint of everything. The setting is restored afterwards.
-    """
+def _checkpoint_policy(conn: duckdb.DuckDBPyConnection) -> Iterator[dict]:
+    """Checkpoint when the log passes :data:`CHECKPOINT_THRESHOLD` and at the end of a run
+    that wrote something (the caller sets ``state["wrote"]``), rather than at almost every
+    file's commit. Each commit stays durable in the WAL. The setting is restored afterwards."""
     previous = conn.execute("select current_setting('checkpoint_threshold')").fetchone()[0]
-    conn.execute("set checkpoint_threshold = '1TB'")
+    conn.execute(f"set checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
     state = {"wrote": False}
     try:
         yield state
@@ -88,29 +109,23 @@ def _one_checkpoint(conn: duckdb.DuckDBPyConnection) -> Iterator[dict]:
         if re.fullmatch(r"[0-9.]+ ?[A-Za-z]*", str(previous)):  # DuckDB's own value, checked anyway
             conn.execute(f"set checkpoint_threshold = '{previous}'")
         if state["wrote"]:
-            with contextlib.suppress(duckdb.Error):   # another transaction open: the WAL keeps it all
-                conn.execute("checkpoint")
+            _checkpoint(conn)
 
 
-def _write_file(conn: duckdb.DuckDBPyConnection, load: FileLoad, ledger_row: dict,
-                before_commit: Callable[[str], None] | None) -> None:
-    """The file's rows and its ledger row, in one transaction: all or nothing."""
-    conn.execute("begin transaction")
+@contextlib.contextmanager
+def _setting(conn: duckdb.DuckDBPyConnection, name: str, value: int) -> Iterator[None]:
+    """A DuckDB setting changed for the duration of the block (our names and integers)."""
+    previous = conn.execute(f"select current_setting('{name}')").fetchone()[0]
+    conn.execute(f"set {name} = {int(value)}")
     try:
-        for sql, params in load.writes:
-            execute(conn, sql, params)
-        conn.execute(_LEDGER_INSERT, ledger_row)
-        if before_commit is not None:
-            before_commit(ledger_row["file_name"])
-        conn.execute("commit")
-    except BaseException:
-        conn.execute("rollback")
-        raise
+        yield
+    finally:
+        conn.execute(f"set {name} = {int(previous)}")
 
 
-def _drop_temp(conn: duckdb.DuckDBPyConnection, tables: list[str]) -> None:
-    for table in tables:
-        conn.execute(f"drop table if exists {table}")  # our own temp table names
+def _checkpoint(conn: duckdb.DuckDBPyConnection) -> None:
+    with contextlib.suppress(duckdb.Error):   # e.g. the caller holds a transaction: the WAL keeps it all
+        conn.execute("checkpoint")
 
 
 def _outcome_counts(conn: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, dict[str, int]]:
@@ -142,77 +157,264 @@ def raw_totals(conn: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]]:
     return {k: dict(sorted(v.items())) for k, v in out.items()}
 
 
-def _load_new_files(conn: duckdb.DuckDBPyConnection, landing_dir: Path, known: dict[str, LedgerEntry],
-                    last_seq: dict[str, int], reports: list[FileReport], staged: list[tuple[FileReport, FileLoad]],
-                    *, salt: str, run_id: str, countries_csv: Path, options_csv: Path,
-                    before_commit: Callable[[str], None] | None) -> None:
-    """Steps 1 to 3 of a run; fills ``reports`` (every file seen) and ``staged`` (the files
-    read)."""
-    # step 1, file by file: read (never a content already in the ledger), number, stage
-    staged_shas: dict[str, str] = {}
-    votes_batch: vt.VotesBatch | None = None
+# --- the pipeline ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _NewFile:
+    """A landing file whose content is not in the ledger: to be loaded by this run."""
+
+    order: int              # processing order among the run's new files; also its temp-table key
+    slot: int               # its place in the run's report
+    landing: lz.LandingFile
+    sha256: str
+    delivery_seq: int
+
+
+@dataclass(frozen=True)
+class _RunContext:
+    salt: str
+    run_id: str
+    countries_csv: Path
+    options_csv: Path
+    before_commit: Callable[[str], None] | None
+    reports: list[FileReport | None]
+
+
+class _Cancelled(Exception):
+    """Another part of the run failed: this worker stops without writing more."""
+
+
+class _CommitOrder:
+    """Lets the files' transactions commit one at a time, in processing order, whichever
+    worker prepared them; after a failure no later file commits."""
+
+    def __init__(self) -> None:
+        self._next = 0
+        self._cond = threading.Condition()
+        self.error: BaseException | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+    def fail(self, error: BaseException) -> None:
+        with self._cond:
+            if self.error is None:
+                self.error = error
+            self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def turn(self, order: int) -> Iterator[None]:
+        with self._cond:
+            while self._next != order and self.error is None:
+                self._cond.wait()
+            if self.error is not None:
+                raise _Cancelled()
+        try:
+            yield
+        except BaseException as exc:
+            self.fail(exc)
+            raise
+        with self._cond:
+            self._next = order + 1
+            self._cond.notify_all()
+
+
+def _write_file(conn: duckdb.DuckDBPyConnection, load: FileLoad, ledger_row: dict,
+                before_commit: Callable[[str], None] | None) -> None:
+    """The file's rows and its ledger row, in one transaction: all or nothing."""
+    conn.execute("begin transaction")
+    try:
+        for sql, params in load.writes:
+            execute(conn, sql, params)
+        conn.execute(_LEDGER_INSERT, ledger_row)
+        if before_commit is not None:
+            before_commit(ledger_row["file_name"])
+        conn.execute("commit")
+    except BaseException:
+        conn.execute("rollback")
+        raise
+
+
+def _drop_temp(conn: duckdb.DuckDBPyConnection, tables: list[str]) -> None:
+    for table in tables:
+        conn.execute(f"drop table if exists {table}")  # our own temp table names
+
+
+def _stage(conn: duckdb.DuckDBPyConnection, nf: _NewFile, votes_batch: vt.VotesBatch | None,
+           ctx: _RunContext) -> tuple[FileReport, FileLoad | None]:
+    """Stage one new file; (report, load), load None when the file changed since it was
+    listed and hashed (left for the next run)."""
+    started = time.perf_counter()
+    f = nf.landing
+    # read again rather than kept from hashing: holding the files queued for the workers
+    # would cost far more memory than a second read from the page cache costs time
+    data = f.read_bytes()
+    if f.source == "votes":
+        with _readable_path(f.path, data) as path:
+            load = vt.stage_votes_file(conn, votes_batch, nf.order, path, data, sha=nf.sha256,
+                                       file_name=f.file_name, salt=ctx.salt)
+    else:
+        load = ws.stage_workshops_file(conn, nf.order, f.path, data, sha=nf.sha256, file_name=f.file_name,
+                                       salt=ctx.salt)
+    delivery = "new" if nf.delivery_seq == 1 else "changed"
+    after = f.path.stat()
+    if (after.st_size, after.st_mtime_ns) != (f.size_bytes, f.mtime_ns) or len(data) != f.size_bytes:
+        # written to since it was hashed: leave it for the next run
+        if votes_batch is not None:
+            votes_batch.discard(nf.order)
+        else:
+            ws.discard_file(conn, nf.order)
+        _drop_temp(conn, load.temp_tables)
+        return FileReport(f.file_name, f.source, nf.sha256, f.size_bytes, delivery, nf.delivery_seq, read=False,
+                          message="file changed while being read; not loaded"), None
+    return FileReport(f.file_name, f.source, nf.sha256, f.size_bytes, delivery, nf.delivery_seq, read=True,
+                      file_status=load.file_status, records_read=load.records_read,
+                      extra_columns=load.extra_columns, message=load.message,
+                      elapsed_seconds=time.perf_counter() - started), load
+
+
+def _load_batch(conn: duckdb.DuckDBPyConnection, batch: list[_NewFile], order: _CommitOrder,
+                ctx: _RunContext) -> None:
+    """Stage and check a batch of new files of one source, then write each file in its
+    own transaction, in processing order."""
+    if batch[0].landing.source == "votes":
+        votes_batch = vt.VotesBatch(conn)
+    else:
+        votes_batch = None
+        ws.create_workshops_batch(conn)
+    staged: list[tuple[_NewFile, FileReport, FileLoad | None]] = []
+    try:
+        for nf in batch:
+            if order.failed:
+                raise _Cancelled()
+            staged.append((nf, *_stage(conn, nf, votes_batch, ctx)))
+        if any(load is not None for _, _, load in staged):
+            if batch[0].landing.source == "votes":
+                vt.check_votes_batch(conn, votes_batch, ctx.salt)
+            else:
+                ws.check_workshops_batch(conn)
+        for nf, report, load in staged:
+            with order.turn(nf.order):
+                if load is not None:
+                    started = time.perf_counter()
+                    _write_file(conn, load, {
+                        "sha": nf.sha256, "source": report.source, "file_name": report.file_name,
+                        "seq": nf.delivery_seq, "size": report.size_bytes,
+                        "seen_at": dt.datetime.now(dt.UTC).replace(tzinfo=None), "run_id": ctx.run_id,
+                        "records": load.records_read, "status": load.file_status,
+                        "extras": ",".join(load.extra_columns), "message": load.message,
+                    }, ctx.before_commit)
+                    report.elapsed_seconds += time.perf_counter() - started
+                ctx.reports[nf.slot] = report
+    finally:
+        for _, _, load in staged:
+            if load is not None:
+                _drop_temp(conn, load.temp_tables)
+        conn.execute("drop view if exists gvw_vote_batch")
+        _drop_temp(conn, [*vt.CHECK_TEMP_TABLES, *ws.CHECK_TEMP_TABLES])
+
+
+def _worker(conn: duckdb.DuckDBPyConnection, batches: queue.Queue, order: _CommitOrder, ctx: _RunContext) -> None:
+    try:
+        load_reference(conn, ctx.countries_csv, ctx.options_csv)
+        while (batch := batches.get()) is not None:
+            if order.failed:
+                return
+            _load_batch(conn, batch, order, ctx)
+    except _Cancelled:
+        pass
+    except BaseException as exc:   # reported by the main thread
+        order.fail(exc)
+    finally:
+        conn.close()
+
+
+def _new_file_batches(landing_dir: Path, known: dict[str, LedgerEntry], last_seq: dict[str, int],
+                      reports: list[FileReport | None]) -> Iterator[list[_NewFile]]:
+    """Read and hash every landing file in processing order; yield the new ones in batches
+    and append a report for each file (``None`` for new ones: their worker fills it)."""
+    first_with: dict[str, str] = {}   # sha256 -> first file of this run with that content
+    batch: list[_NewFile] = []
+    batch_bytes = 0
+    n_new = 0
     for f in lz.list_landing_files(landing_dir):
-        file_started = time.perf_counter()
         data = _read_landing_file(f)
         sha = lz.sha256_hex(data)
-        if sha in known or sha in staged_shas:
+        del data
+        if sha in known or sha in first_with:
             entry = known.get(sha)
-            first = entry.file_name if entry else staged_shas[sha]
+            first = entry.file_name if entry else first_with[sha]
             message = "" if first == f.file_name else f"same content as {first}, already loaded"
-            reports.append(FileReport(f.file_name, f.source, sha, len(data), "known",
+            reports.append(FileReport(f.file_name, f.source, sha, f.size_bytes, "known",
                                       entry.delivery_seq if entry else 0, read=False, message=message))
             continue
-        if votes_batch is None:
-            load_reference(conn, countries_csv, options_csv)
-            votes_batch = vt.VotesBatch()
-            ws.create_workshops_batch(conn)
-        seq = last_seq.get(f.file_name, 0) + 1
-        key = len(staged)
-        if f.source == "votes":
-            with _readable_path(f.path, data) as path:
-                load = vt.stage_votes_file(conn, votes_batch, key, path, data, sha=sha, file_name=f.file_name,
-                                           salt=salt)
-        else:
-            load = ws.stage_workshops_file(conn, key, f.path, data, sha=sha, file_name=f.file_name, salt=salt)
-        after = f.path.stat()
-        delivery = "new" if seq == 1 else "changed"
-        if (after.st_size, after.st_mtime_ns) != (f.size_bytes, f.mtime_ns) or len(data) != f.size_bytes:
-            # written to while we read it: leave it for the next run
-            votes_batch.discard(key)
-            conn.execute(f"delete from gvw_ws_lines where file_key = {key}")
-            _drop_temp(conn, load.temp_tables)
-            reports.append(FileReport(f.file_name, f.source, sha, len(data), delivery, seq, read=False,
-                                      message="file changed while being read; not loaded"))
-            continue
-        report = FileReport(f.file_name, f.source, sha, len(data), delivery, seq, read=True,
-                            file_status=load.file_status, records_read=load.records_read,
-                            extra_columns=load.extra_columns, message=load.message,
-                            elapsed_seconds=time.perf_counter() - file_started)
-        reports.append(report)
-        staged.append((report, load))
-        staged_shas[sha] = f.file_name
-    if not staged:
-        return
+        first_with[sha] = f.file_name
+        if batch and (batch[0].landing.source != f.source or batch_bytes + f.size_bytes > BATCH_BYTES):
+            yield batch
+            batch, batch_bytes = [], 0
+        batch.append(_NewFile(n_new, len(reports), f, sha, last_seq.get(f.file_name, 0) + 1))
+        batch_bytes += f.size_bytes
+        n_new += 1
+        reports.append(None)
+    if batch:
+        yield batch
 
-    # step 2, once: the record rules over every staged record of each source
-    vt.check_votes_batch(conn, votes_batch, salt)
-    ws.check_workshops_batch(conn)
 
-    # step 3, file by file: its records and its ledger row in one transaction
-    for report, load in staged:
-        file_started = time.perf_counter()
-        ledger_row = {
-            "sha": report.sha256, "source": report.source, "file_name": report.file_name,
-            "seq": report.delivery_seq, "size": report.size_bytes,
-            "seen_at": dt.datetime.now(dt.UTC).replace(tzinfo=None), "run_id": run_id,
-            "records": load.records_read, "status": load.file_status,
-            "extras": ",".join(load.extra_columns), "message": load.message,
-        }
-        _write_file(conn, load, ledger_row, before_commit)
-        _drop_temp(conn, load.temp_tables)
-        known[report.sha256] = LedgerEntry(report.sha256, report.file_name, report.delivery_seq)
-        last_seq[report.file_name] = report.delivery_seq
-        report.elapsed_seconds += time.perf_counter() - file_started
+def _worker_count(conn: duckdb.DuckDBPyConnection) -> int:
+    threads = int(conn.execute("select current_setting('threads')").fetchone()[0])
+    return max(1, min(MAX_WORKERS, threads))
+
+
+def _load_new_files(conn: duckdb.DuckDBPyConnection, landing_dir: Path, known: dict[str, LedgerEntry],
+                    last_seq: dict[str, int], ctx: _RunContext) -> None:
+    """Hash every file, load the new ones (``ctx.reports`` gets one report per file)."""
+    # a short queue: hashing does not run far ahead of loading
+    batches: queue.Queue = queue.Queue(maxsize=1)
+    order = _CommitOrder()
+    workers: list[threading.Thread] = []
+    max_workers = _worker_count(conn)
+    with contextlib.ExitStack() as stack:
+        if max_workers > 1 and SINGLE_THREADED_WORKERS:
+            # each worker's statements on one thread: the workers keep the cores busy, and
+            # DuckDB's idle helper threads would only spin between the small tasks
+            stack.enter_context(_setting(conn, "threads", 1))
+        _run_workers(conn, landing_dir, known, last_seq, ctx, batches, order, workers, max_workers)
+    if order.error is not None:
+        raise order.error
+
+
+def _run_workers(conn: duckdb.DuckDBPyConnection, landing_dir: Path, known: dict[str, LedgerEntry],
+                 last_seq: dict[str, int], ctx: _RunContext, batches: queue.Queue, order: _CommitOrder,
+                 workers: list[threading.Thread], max_workers: int) -> None:
+    try:
+        for batch in _new_file_batches(landing_dir, known, last_seq, ctx.reports):
+            if len(workers) < max_workers:   # started on demand: a run with nothing new starts none
+                worker = threading.Thread(target=_worker, args=(conn.cursor(), batches, order, ctx),
+                                          name=f"gvw-ingest-{len(workers) + 1}", daemon=True)
+                worker.start()
+                workers.append(worker)
+            while not order.failed:
+                try:
+                    batches.put(batch, timeout=0.2)
+                    break
+                except queue.Full:
+                    continue
+            if order.failed:
+                break
+    except BaseException as exc:
+        order.fail(exc)
+        raise
+    finally:
+        for _ in workers:
+            while any(w.is_alive() for w in workers):
+                try:
+                    batches.put(None, timeout=0.2)
+                    break
+                except queue.Full:
+                    continue
+        for worker in workers:
+            worker.join()
 
 
 def ingest_landing_zone(
@@ -228,13 +430,14 @@ def ingest_landing_zone(
 ) -> IngestReport:
     """Load every landing file not yet in the ledger into the raw layer.
 
-    Each new file is read alone and written in one transaction (its records and its ledger
-    row); files already in the ledger (same SHA-256) are not read again. At the end the
-    outcomes are recomputed over everything loaded, unless nothing new arrived.
+    Each new file is written in one transaction (its records and its ledger row); the
+    transactions commit in processing order. Files already in the ledger (same SHA-256)
+    are not loaded again. At the end the outcomes are recomputed over everything loaded,
+    unless nothing new arrived.
 
-    ``salt`` pseudonymises e-mail addresses (required). ``before_commit(file_name)`` and
-    ``before_outcomes()`` are called at those points (tests use them to stop a load
-    half-way).
+    ``salt`` pseudonymises e-mail addresses (required). ``before_commit(file_name)`` (called
+    from a worker thread) and ``before_outcomes()`` are called at those points (tests use
+    them to stop a load half-way).
     """
     if not salt:
         raise ValueError("a PII salt is required to pseudonymise respondent e-mails")
@@ -252,21 +455,19 @@ def ingest_landing_zone(
     for entry in known.values():
         last_seq[entry.file_name] = max(last_seq.get(entry.file_name, 0), entry.delivery_seq)
 
-    reports: list[FileReport] = []
-    staged: list[tuple[FileReport, FileLoad]] = []
-    with _one_checkpoint(conn) as state:
+    ctx = _RunContext(salt=salt, run_id=run_id, countries_csv=countries_csv, options_csv=options_csv,
+                      before_commit=before_commit, reports=[])
+    with _checkpoint_policy(conn) as state:
         try:
-            _load_new_files(conn, landing_dir, known, last_seq, reports, staged, salt=salt, run_id=run_id,
-                            countries_csv=countries_csv, options_csv=options_csv, before_commit=before_commit)
+            _load_new_files(conn, landing_dir, known, last_seq, ctx)
         finally:
-            state["wrote"] = any(r.read for r in reports)
-            # temp tables live as long as the connection: never leave the run's behind
-            for _, load in staged:
-                _drop_temp(conn, load.temp_tables)
-            conn.execute("drop view if exists gvw_vote_batch")
-            _drop_temp(conn, [*vt.CHECK_TEMP_TABLES, *ws.CHECK_TEMP_TABLES])
-
+            state["wrote"] = any(r is not None and r.read for r in ctx.reports)
+        reports = [r for r in ctx.reports if r is not None]
         read = [r for r in reports if r.read]
+        if read:
+            # the outcome queries read every loaded row: from compressed storage, with the
+            # whole memory budget rather than next to the new rows still held for the WAL
+            _checkpoint(conn)
         # nothing new and nothing left over by an interrupted run: no write at all
         recompute = bool(read) or outcomes_pending(conn)
         earlier_changed = 0

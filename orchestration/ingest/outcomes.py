@@ -15,7 +15,8 @@ from __future__ import annotations
 import duckdb
 
 # Order of every loaded file: (file name, delivery) -> rank; a record's order key packs
-# the file rank and its record or line number into one BIGINT.
+# the file rank and its record or line number into one BIGINT (votes) or is the pair
+# (file rank, line number) (workshop events).
 _FILE_ORDER_SQL = """
     create or replace temp table gvw_file_order as
     select sha256, row_number() over (order by file_name, delivery_seq) as file_rank
@@ -25,7 +26,9 @@ _FILE_ORDER_SQL = """
 _VOTE_SPECIAL_SQL = """
     create or replace temp table gvw_vote_special as
     with multi as (
-        select response_id from raw.votes group by response_id having count(*) > 1
+        -- response_ids seen more than once, found by their 64-bit hash (a hash table of
+        -- integers, not of every id; a colliding id only joins the ranking below, alone)
+        select hash(response_id) as h from raw.votes group by h having count(*) > 1
     ),
     v as (
         select v.sha256, v.record_number, v.response_id, v.submitted_at,
@@ -37,7 +40,7 @@ _VOTE_SPECIAL_SQL = """
                 age_group := v.age_group, respondent_key := v.respondent_key,
                 q1 := v.q1, q2 := v.q2, q3 := v.q3, q4 := v.q4, q5 := v.q5, q6 := v.q6) as version
         from raw.votes v join gvw_file_order f using (sha256)
-        where v.response_id in (select response_id from multi)
+        where hash(v.response_id) in (select h from multi)
     ),
     w as (
         select *,
@@ -55,28 +58,31 @@ _VOTE_SPECIAL_SQL = """
 
 _WORKSHOP_SPECIAL_SQL = """
     create or replace temp table gvw_ws_special as
-    with e as materialized (
-        select e.sha256, e.line_number, e.event_id, e.event_type, e.workshop_id, e.occurred_at,
-            e.participant_ref, e.question, e.rank, (f.file_rank << 32) + e.line_number as ord
-        from raw.workshop_events e join gvw_file_order f using (sha256)
-    ),
+    with
     -- a repeated event_id: the first delivery in record order wins, the others are duplicates
     repeat_losers as materialized (
         select sha256, line_number from (
-            select e.*, row_number() over (partition by event_id order by ord) as n
-            from e where event_id in (select event_id from e group by event_id having count(*) > 1))
+            select e.sha256, e.line_number,
+                row_number() over (partition by e.event_id order by f.file_rank, e.line_number) as n
+            from raw.workshop_events e join gvw_file_order f using (sha256)
+            -- repeated ids found by their 64-bit hash (see _VOTE_SPECIAL_SQL)
+            where hash(e.event_id) in (select hash(event_id) as h from raw.workshop_events group by h
+                                       having count(*) > 1))
         where n > 1
     ),
-    s as materialized (
-        select * from e anti join repeat_losers r using (sha256, line_number)
+    -- the other events (read again where needed rather than copied: they are most of the table)
+    s as (
+        select e.* from raw.workshop_events e anti join repeat_losers r using (sha256, line_number)
     ),
     -- registrations and closures per workshop, check-ins per participant: the earliest
     -- occurred_at wins (ties: record order); only groups of two or more need ranking
     earliest_losers as (
         select sha256, line_number from (
-            select s.*, row_number() over (partition by workshop_id, event_type, participant_ref
-                                           order by occurred_at, ord) as n
-            from s semi join (
+            select s.sha256, s.line_number,
+                row_number() over (partition by s.workshop_id, s.event_type, s.participant_ref
+                                   order by s.occurred_at, f.file_rank, s.line_number) as n
+            from s join gvw_file_order f using (sha256)
+            semi join (
                 select workshop_id, event_type, participant_ref from s where event_type <> 'answer_ranked'
                 group by all having count(*) > 1) g
             on g.workshop_id = s.workshop_id and g.event_type = s.event_type
@@ -86,9 +92,11 @@ _WORKSHOP_SPECIAL_SQL = """
     -- answers per workshop, question and rank: the latest occurred_at wins (ties: later record)
     latest_losers as (
         select sha256, line_number from (
-            select s.*, row_number() over (partition by workshop_id, question, rank
-                                           order by occurred_at desc, ord desc) as n
-            from s semi join (
+            select s.sha256, s.line_number,
+                row_number() over (partition by s.workshop_id, s.question, s.rank
+                                   order by s.occurred_at desc, f.file_rank desc, s.line_number desc) as n
+            from s join gvw_file_order f using (sha256)
+            semi join (
                 select workshop_id, question, rank from s where event_type = 'answer_ranked'
                 group by all having count(*) > 1) g
             on g.workshop_id = s.workshop_id and g.question = s.question and g.rank = s.rank
@@ -100,7 +108,7 @@ _WORKSHOP_SPECIAL_SQL = """
         select workshop_id from s where event_type in ('workshop_registered', 'workshop_closed')
         group by workshop_id having count(distinct event_type) = 2
     ),
-    ranked as (
+    ranked as materialized (
         select sha256, line_number, 'duplicate' as outcome from repeat_losers
         union all select sha256, line_number, 'superseded' from latest_losers
         union all select sha256, line_number, 'duplicate' from earliest_losers

@@ -1,22 +1,23 @@
 """Votes CSV files -> ``raw.votes`` / ``raw.vote_quarantine``.
 
-Three steps, driven by :mod:`orchestration.ingest.core`:
+Three steps, driven by :mod:`orchestration.ingest.core`, over a batch of files:
 
 1. :func:`stage_votes_file`, per file: DuckDB's CSV reader parses it alone (RFC 4180,
-   every column VARCHAR), keeping the rows it cannot parse in a rejects table; every
-   record gets its number and is appended, columns matched by header name, to one batch
-   table of this run's new records.
-2. :func:`check_votes_batch`, once per run: the record rules as one SQL CASE in the
-   contract's order of precedence, over the whole batch.
-3. :func:`votes_writes`, per file: the statements that copy its records into the raw
+   every column VARCHAR), keeping the rows it cannot parse in a rejects table; the
+   records are numbered and the parsed ones join the batch (columns matched by header
+   name).
+2. :func:`check_votes_batch`, once per batch: the record rules as one SQL CASE in the
+   contract's order of precedence.
+3. the load's ``writes``, per file: the statements that copy its records into the raw
    tables, run in the file's transaction with its ledger row.
 
-Validating the batch at once costs one query plan per run instead of one per file (the
-rule query is large: planning it takes longer than checking 20,000 records).
+Validating a batch of files at once costs one query plan per batch instead of one per
+file (the rule query is large: setting it up costs as much as checking 20,000 records).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -129,20 +130,41 @@ def _record_lines_by_probe(conn: duckdb.DuckDBPyConnection, path: Path, n_column
     conn.execute(f"create or replace temp table {lines} as select distinct line from {lines}")
 
 
+@dataclass(frozen=True)
+class _Numbering:
+    """Record numbers of a file's parsed rows, by parsed row (the stage's 0-based ``rowid``,
+    which follows the file): an expression for files with few rejected rows, a lookup table
+    for the others. Applied only where rows are written, never to the whole batch."""
+
+    gaps: tuple[int, ...] = ()
+    table: str | None = None   # (parsed_row, record_number)
+
+    def number(self, row: str) -> str:
+        """SQL of the record number of parsed row ``row`` (with :meth:`join` in the FROM)."""
+        if self.table:
+            return "n.record_number"
+        # parsed row k (0-based) is record k + 1 + the rejected rows before it: those are the
+        # j with a_j < k + 1 (a_j = parsed rows before rejected row j); integers we computed
+        return " + ".join([f"{row} + 1", *(f"({row} + 1 > {a})::bigint" for a in self.gaps)])
+
+    def join(self, row: str) -> str:
+        return f"join {self.table} n on n.parsed_row = {row}" if self.table else ""
+
+
 def _number_records(conn: duckdb.DuckDBPyConnection, path: Path, data: bytes, n_columns: int,
-                    strict: bool, t: dict[str, str]) -> tuple[int, str]:
+                    strict: bool, t: dict[str, str]) -> tuple[int, _Numbering]:
     """Give every parsed and rejected record its 1-based data record number.
 
-    Adds ``record_number`` to the rejects table and returns (number of records, SQL of the
-    parsed rows with their record number). Parsed rows keep the file's order (DuckDB
-    preserves insertion order, so the stage's rowid follows the file).
+    Adds ``record_number`` to the rejects table and returns (number of records, numbering of
+    the parsed rows). Parsed rows keep the file's order (DuckDB preserves insertion order,
+    so the stage's rowid follows the file).
     """
     n_parsed = conn.execute(f"select count(*) from {t['stage']}").fetchone()[0]
     n_rejected = conn.execute(f"select count(*) from {t['rej']}").fetchone()[0]
     total = n_parsed + n_rejected
     if n_rejected == 0:
         conn.execute(f"alter table {t['rej']} add column record_number bigint")
-        return total, f"select rowid + 1 as record_number, * from {t['stage']}"
+        return total, _Numbering()
     if not lz.has_blank_lines(data):
         # DuckDB's line = record number + 1 (the header is line 1)
         conn.execute(f"create or replace temp table {t['rej']} as select line - 1 as record_number, * "
@@ -168,24 +190,18 @@ def _number_records(conn: duckdb.DuckDBPyConnection, path: Path, data: bytes, n_
         raise RecordNumberingError(
             f"{path.name}: rejected rows numbered {lo}..{hi} ({distinct} distinct of {n_rejected}), "
             f"outside 1..{total}")
-    # parsed row k (in file order) takes the k-th record number not used by a rejected row:
-    # k + the rejected rows before it. With a_j = (parsed rows before rejected row j), those
-    # are the j with a_j < k: a few comparisons per row when the file has few rejected rows
-    gaps = [int(a) for (a,) in conn.execute(
-        f"select record_number - row_number() over (order by record_number) from {t['rej']} order by 1").fetchall()]
+    # parsed row k (in file order) takes the k-th record number not used by a rejected row
+    gaps = tuple(int(a) for (a,) in conn.execute(
+        f"select record_number - row_number() over (order by record_number) from {t['rej']} order by 1").fetchall())
     if len(gaps) <= _INLINE_GAPS:
-        shift = " + ".join(f"(rowid + 1 > {a})::bigint" for a in gaps)   # integers we computed
-        return total, f"select rowid + 1 + {shift} as record_number, * from {t['stage']}"
-    # many rejected rows: the free numbers in order, matched to the parsed rows by position,
-    # materialised (later joins run several times slower on top of a positional join)
+        return total, _Numbering(gaps=gaps)
+    # many rejected rows: the free numbers in order, the k-th one for parsed row k
     conn.execute(f"""
         create or replace temp table {t['numbers']} as
-        select record_number from range(1, $total + 1) r(record_number)
-        where record_number not in (select record_number from {t['rej']})
-        order by record_number""", {"total": total})
-    conn.execute(f"create or replace temp table {t['records']} as "
-                 f"select n.record_number, s.* from {t['stage']} s positional join {t['numbers']} n")
-    return total, f"select * from {t['records']}"
+        select row_number() over (order by record_number) - 1 as parsed_row, record_number
+        from range(1, $total + 1) r(record_number)
+        where record_number not in (select record_number from {t['rej']})""", {"total": total})
+    return total, _Numbering(table=t["numbers"])
 
 
 # --- quarantining whole files -------------------------------------------------------------
@@ -223,13 +239,6 @@ def _quoted(expr: str) -> str:
     return "'''' || " + expr + " || ''''"
 
 
-def fast_trim(expr: str) -> str:
-    """``expr`` trimmed; the regular expression runs only when the first or last character
-    is not printable ASCII (almost never): most values arrive clean."""
-    return (f"case when ascii({expr}) between 33 and 126 and ascii(right({expr}, 1)) between 33 and 126 "
-            f"then {expr} else {s.trim(expr)} end")
-
-
 def _raw(positions: dict[str, int], name: str) -> str:
     """SQL of a contract column's delivered value ('' when blank or the column is absent)."""
     if name not in positions:
@@ -241,30 +250,48 @@ BATCH_COLUMNS = CONTRACT_COLUMNS
 
 
 class VotesBatch:
-    """This run's parsed votes records: one SELECT per staged file (columns matched by
-    name, record numbers attached), read by the rule query as one UNION ALL view
-    ``gvw_vote_batch``: the records are not copied."""
+    """A batch's parsed votes records: one SELECT per staged file (columns matched by name,
+    ``parsed_row`` = the stage's rowid), read by the rule query as one UNION ALL view
+    ``gvw_vote_batch``: the records are not copied (a copy costs as much as it saves the
+    rule query, and memory), and record numbers are attached only where rows are written."""
 
-    def __init__(self) -> None:
+    def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
+        self.conn = conn
         self.parts: dict[int, str] = {}
+        self.stages: dict[int, tuple[str, str]] = {}   # key -> (stage table, SQL of a row's text)
 
-    def add(self, key: int, positions: dict[str, int], records_sql: str) -> None:
-        self.parts[key] = (f"select {key} as file_key, record_number, "
-                           + ", ".join(f"{_raw(positions, c)} as {c}" for c in BATCH_COLUMNS)
-                           + f" from ({records_sql})")
+    def add(self, key: int, positions: dict[str, int], stage: str, record_text: str) -> None:
+        self.parts[key] = (f"select {int(key)} as file_key, rowid as parsed_row, "
+                           + ", ".join(f"{_raw(positions, c)} as {c}" for c in BATCH_COLUMNS) + f" from {stage}")
+        self.stages[key] = (stage, record_text)
 
     def discard(self, key: int) -> None:
         self.parts.pop(key, None)
+        self.stages.pop(key, None)
 
-    def create_view(self, conn: duckdb.DuckDBPyConnection) -> None:
-        empty = ("select null::integer as file_key, null::bigint as record_number, "
+    def keep_quarantined_text(self, salt: str) -> None:
+        """``gvw_vote_text``: the text of every quarantined parsed record (the stages are
+        dropped then: they would hold the whole batch in memory through the writes)."""
+        self.conn.execute("create or replace temp table gvw_vote_text "
+                          "(file_key integer, parsed_row bigint, record_text varchar)")
+        for key, (stage, record_text) in self.stages.items():
+            execute(self.conn, f"""
+                insert into gvw_vote_text
+                select {int(key)}, r.rowid, {record_text}
+                from {stage} r semi join gvw_vote_checked q
+                    on q.file_key = {int(key)} and q.parsed_row = r.rowid and q.reason is not null""",
+                    {"salt": salt})
+            self.conn.execute(f"drop table {stage}")
+
+    def create_view(self) -> None:
+        empty = ("select null::integer as file_key, null::bigint as parsed_row, "
                  + ", ".join(f"null::varchar as {c}" for c in BATCH_COLUMNS) + " where false")
-        conn.execute("create or replace temp view gvw_vote_batch as "
-                     + (" union all ".join(self.parts.values()) or empty))
+        self.conn.execute("create or replace temp view gvw_vote_batch as "
+                          + (" union all ".join(self.parts.values()) or empty))
 
 
 def _temp_names(key: int) -> dict[str, str]:
-    return {name: f"gvw_vote_{name}_{key}" for name in ("stage", "rej", "numbers", "records", "lines")}
+    return {name: f"gvw_vote_{name}_{key}" for name in ("stage", "rej", "numbers", "lines")}
 
 
 def stage_votes_file(conn: duckdb.DuckDBPyConnection, batch: VotesBatch, key: int, path: Path, data: bytes, *,
@@ -303,7 +330,8 @@ def stage_votes_file(conn: duckdb.DuckDBPyConnection, batch: VotesBatch, key: in
             return _quarantine_lines(conn, lz.split_lines(data), key=key, params=params, detail=message,
                                      status=STATUS_UNREADABLE, extras=extras)
 
-    total, records_sql = _number_records(conn, path, data, n_columns, strict, t)
+    total, numbering = _number_records(conn, path, data, n_columns, strict, t)
+    parsed = f"(select rowid as parsed_row, * from {t['stage']})"
     temp_tables = list(t.values())
     record_text = _record_text_sql(n_columns, positions.get("respondent_email"))
     reject_detail = "'malformed row (' || errors || '): ' || coalesce(error_message, '')"
@@ -314,8 +342,9 @@ def stage_votes_file(conn: duckdb.DuckDBPyConnection, batch: VotesBatch, key: in
         writes = [(f"""
             insert into raw.vote_quarantine
             with q as (
-                select r.record_number, {record_text} as record_text, {_raw(positions, 'response_id')} as response_id
-                from ({records_sql}) r
+                select {numbering.number('r.parsed_row')} as record_number, {record_text} as record_text,
+                    {_raw(positions, 'response_id')} as response_id
+                from {parsed} r {numbering.join('r.parsed_row')}
                 union all
                 select record_number, {reject_text}, null from {t['rej']}
             )
@@ -326,22 +355,26 @@ def stage_votes_file(conn: duckdb.DuckDBPyConnection, batch: VotesBatch, key: in
         return FileLoad(total, STATUS_MISSING_COLUMN, extras, "; ".join([detail, *notes]), writes=writes,
                         temp_tables=temp_tables)
 
-    batch.add(key, positions, records_sql)
+    batch.add(key, positions, t["stage"], record_text)
     # step 3 copies the checked records of this file; the quarantined parsed ones get
-    # their text back from the stage, the rejected ones from DuckDB's rejects table
+    # their text from gvw_vote_text (taken from the stage after the check), the rejected
+    # ones from DuckDB's rejects table
     writes = [
         (f"""
             insert into raw.votes
-            select $sha, $file_name, record_number, response_id, submitted_at, language, country, library_type,
-                years_experience, age_group, respondent_key, {', '.join(CHOICE_COLUMNS)}, null
-            from gvw_vote_checked where file_key = {key} and reason is null
+            select $sha, $file_name, {numbering.number('c.parsed_row')}, response_id, submitted_at, language, country,
+                library_type, years_experience, age_group, respondent_key, {', '.join(f'c.{q}' for q in CHOICE_COLUMNS)},
+                null
+            from gvw_vote_checked c {numbering.join('c.parsed_row')}
+            where c.file_key = {key} and c.reason is null
         """, params),
         (f"""
             insert into raw.vote_quarantine
-            with r as ({records_sql}),
-            q as (
-                select q.record_number, q.reason, q.detail, {record_text} as record_text, q.response_id
-                from gvw_vote_checked q join r using (record_number)
+            with q as (
+                select {numbering.number('q.parsed_row')} as record_number, q.reason, q.detail, t.record_text,
+                    q.response_id
+                from gvw_vote_checked q join gvw_vote_text t on t.file_key = q.file_key and t.parsed_row = q.parsed_row
+                    {numbering.join('q.parsed_row')}
                 where q.file_key = {key} and q.reason is not null
                 union all
                 select record_number, 'malformed_row', {reject_detail}, {reject_text}, null from {t['rej']}
@@ -369,7 +402,9 @@ def _choice_items(col: str) -> str:
 
 # Columns with few distinct values: each is checked once per distinct value, in a small
 # dictionary ``gvw_vote_d_<column>(raw, text, norm, ok)`` joined to the records (a hash
-# probe costs a fraction of trimming and checking every value).
+# probe costs a fraction of trimming and checking every value). One table per column,
+# not one for all: the join order optimizer misjudges joins on a shared table's subsets
+# and builds its hash tables on the records.
 DICTIONARY_COLUMNS = ("language", "country", "library_type", "years_experience", "age_group", "is_test",
                       *CHOICE_COLUMNS)
 
@@ -406,13 +441,13 @@ def _rules_sql() -> str:
     joins = " ".join(f"join {d[c]} on {d[c]}.raw = v.{c}" for c in DICTIONARY_COLUMNS)
     return f"""
         with v as (
-            select file_key, record_number, {s.trim('response_id')} as response_id,
+            select file_key, parsed_row, {s.trim('response_id')} as response_id,
                 submitted_at as submitted_at_raw, respondent_email as email,
                 {', '.join(DICTIONARY_COLUMNS)}
             from gvw_vote_batch
         ),
         p as (
-            select v.file_key, v.record_number, v.response_id, v.submitted_at_raw, v.email,
+            select v.file_key, v.parsed_row, v.response_id, v.submitted_at_raw, v.email,
                 -- the format is the contract's (white space around allowed); DuckDB's cast does
                 -- the calendar and the offset, except HH:MM with a +HHMM offset (slow parse)
                 case when regexp_full_match(submitted_at_raw, {s.sql_str(s.TIMESTAMP_PADDED_RE)}) then coalesce(
@@ -451,7 +486,7 @@ def check_votes_batch(conn: duckdb.DuckDBPyConnection, batch: VotesBatch, salt: 
     """Step 2: ``gvw_vote_checked`` = every batch record with its reason (null: valid), the
     values ``raw.votes`` stores, and for quarantined records (only: CASE evaluates the
     branch for those rows alone) the detail."""
-    batch.create_view(conn)
+    batch.create_view()
     codes = question_codes(conn)
     for column in DICTIONARY_COLUMNS:
         text, norm, ok = _dictionary_sql(column, codes)
@@ -462,18 +497,17 @@ def check_votes_batch(conn: duckdb.DuckDBPyConnection, batch: VotesBatch, salt: 
         """)
     execute(conn, f"""
         create or replace temp table gvw_vote_checked as
-        select file_key, record_number, reason, response_id, submitted_at, language, country, library_type,
+        select file_key, parsed_row, reason, response_id, submitted_at, language, country, library_type,
             case when reason is null then years_value end as years_experience, age_group,
-            case when reason is null then {s.respondent_key('email')} end as respondent_key,
+            case when reason is null then {s.respondent_key('email', fast=True)} end as respondent_key,
             {', '.join(CHOICE_COLUMNS)},
             case when reason is not null then {_detail_sql(codes)} end as detail
         from ({_rules_sql()})
-        -- stored in file order: each file's writes then scan its own row groups only
-        order by file_key, record_number
     """, {"salt": salt})
+    batch.keep_quarantined_text(salt)
 
 
-CHECK_TEMP_TABLES = ["gvw_vote_checked", *(f"gvw_vote_d_{c}" for c in DICTIONARY_COLUMNS)]
+CHECK_TEMP_TABLES = ["gvw_vote_checked", "gvw_vote_text", *(f"gvw_vote_d_{c}" for c in DICTIONARY_COLUMNS)]
 
 
 def _detail_sql(codes: dict[str, list[str]]) -> str:

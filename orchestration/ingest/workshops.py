@@ -1,7 +1,7 @@
 """Workshop JSONL files -> ``raw.workshop_events`` / ``raw.workshop_quarantine``.
 
-Each file is split into physical lines (LF; the line number is the physical line, blank
-lines are not records) and appended to one batch of this run's new lines
+Each file is split into physical lines by DuckDB (LF; the line number is the physical
+line, blank lines are not records) and appended to one batch of new lines
 (:func:`stage_workshops_file`); the batch is parsed with DuckDB's JSON functions, so that
 a malformed line is quarantined, not fatal, and checked by one SQL CASE in the contract's
 order of precedence (:func:`check_workshops_batch`); each file's statements then copy its
@@ -16,12 +16,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from orchestration.ingest import files as lz
 from orchestration.ingest import sqlparts as s
 from orchestration.ingest.report import FileLoad
 from orchestration.ingest.schema import STATUS_LOADED, STATUS_NOT_UTF8
-from orchestration.ingest.votes import fast_trim
+from orchestration.ingest.sqlparts import fast_trim
 
 # Every field the contract lists, in a fixed order (1-based positions in the extract list).
 FIELDS = ("event_id", "event_type", "workshop_id", "occurred_at", "kind", "title", "held_on", "country", "city",
@@ -41,7 +42,7 @@ REG, CI, ANS, CLOSE = TYPE_FIELDS
 JSON_NUMBER_TYPES = ("UBIGINT", "BIGINT", "DOUBLE", "HUGEINT")
 INT32_MAX = 2_147_483_647
 
-CHECK_TEMP_TABLES = ["gvw_ws_lines", "gvw_ws_parsed", "gvw_ws_checked"]
+CHECK_TEMP_TABLES = ["gvw_ws_lines", "gvw_ws_checked"]
 
 
 def _missing(field: str, q: str = "") -> str:
@@ -85,11 +86,18 @@ def _type_of(raw: str) -> str:
             f"when starts_with({raw}, '[') then 'ARRAY' else 'DOUBLE' end")
 
 
-def parse_lines_sql() -> str:
-    """Each non-blank line parsed once: whether it is a JSON object, and the JSON text of
-    every contract field (``r_<field>``; null when absent or null)."""
+def _is_object_sql(line: str) -> str:
+    """Whether a line is a JSON object (the first-character test skips a copy of the line)."""
+    ws = "' ' || chr(9) || chr(10) || chr(13)"
+    return (f"case when starts_with({line}, '{{') then json_valid({line}) "
+            f"else starts_with(ltrim({line}, {ws}), '{{') and json_valid({line}) end")
+
+
+def parse_lines_sql(lines: str = "gvw_ws_lines") -> str:
+    """Each non-blank line of ``lines`` parsed once: whether it is a JSON object, and the
+    JSON text of every contract field (``r_<field>``; null when absent or null)."""
     return f"""
-        select file_key, line_number, is_object,
+        select file_key, line_number, line_text, is_object,
             case when not is_object then
                 case when json_valid(line_text) then json_type(line_text) else 'INVALID' end end as shape,
             {', '.join(f"j.{f} as r_{f}" for f in FIELDS)}
@@ -97,18 +105,16 @@ def parse_lines_sql() -> str:
             select file_key, line_number, line_text, is_object,
                 case when is_object then json_transform(line_text, {s.sql_str(_STRUCT)}) end as j
             from (
-                select file_key, line_number, line_text,
-                    starts_with(ltrim(line_text, ' ' || chr(9) || chr(10) || chr(13)), '{{')
-                        and json_valid(line_text) as is_object
-                from gvw_ws_lines
+                select file_key, line_number, line_text, {_is_object_sql('line_text')} as is_object
+                from {lines}
             )
         )
     """
 
 
-def _checked_sql() -> str:
-    """Every parsed line with its reason (null: valid), the values to store, and for
-    quarantined lines the detail."""
+def _checked_sql(parsed: str) -> str:
+    """Every line of ``parsed`` (a relation of :func:`parse_lines_sql`) with its reason
+    (null: valid), the values to store, and for quarantined lines the detail."""
     # per field: JSON type (t_), trimmed string value (s_), number (n_); absent fields are
     # null and cost nothing (most fields belong to another event type)
     per_field = []
@@ -136,10 +142,10 @@ def _checked_sql() -> str:
         with u as (
             -- (a CTE level of its own: the trim below reads the value three times)
             select p.*, {', '.join(f"{_unquoted(f'r_{f}')} as u_{f}" for f in FIELDS)}
-            from gvw_ws_parsed p
+            from {parsed} p
         ),
         f as (
-            select file_key, line_number, is_object, shape, {', '.join(f"r_{f}" for f in FIELDS)},
+            select file_key, line_number, line_text, is_object, shape, {', '.join(f"r_{f}" for f in FIELDS)},
                 {', '.join(per_field)}
             from u
         ),
@@ -187,8 +193,9 @@ def _checked_sql() -> str:
             {_field((ANS,), 's_option')} as option_code,
             {_field((CLOSE,), 'case when reason is null then cast(n_reported_participants as integer) end')}
                 as reported_participants,
-            -- only quarantined lines need it (CASE evaluates it for those rows only)
-            case when reason is not null then {_detail_sql()} end as detail
+            -- only quarantined lines need them (CASE evaluates them for those rows only)
+            case when reason is not null then {_detail_sql()} end as detail,
+            case when reason is not null then line_text end as line_text
         from h
     """
 
@@ -251,12 +258,12 @@ def _field(event_types: tuple[str, ...], expr: str) -> str:
 
 
 def create_workshops_batch(conn: duckdb.DuckDBPyConnection) -> None:
-    """The batch table: every non-blank line of this run's new workshop files."""
+    """The batch table: every non-blank line of new workshop files."""
     conn.execute("create or replace temp table gvw_ws_lines (file_key integer, line_number bigint, line_text varchar)")
 
 
 def _append_lines(conn: duckdb.DuckDBPyConnection, key: int, lines, table: str) -> int:
-    """Append the non-blank lines of one file; returns how many (its records)."""
+    """Append the non-blank lines of an Arrow table of physical lines; returns how many."""
     conn.register("gvw_lines_arrow", lines)
     try:
         # blank lines are not records (only white space: nothing to parse)
@@ -264,6 +271,26 @@ def _append_lines(conn: duckdb.DuckDBPyConnection, key: int, lines, table: str) 
                             f"where {fast_trim('line_text')} <> ''").fetchone()[0]
     finally:
         conn.unregister("gvw_lines_arrow")
+
+
+def _append_text_lines(conn: duckdb.DuckDBPyConnection, key: int, data: bytes) -> int:
+    """Append the non-blank physical lines of a valid UTF-8 file (split on LF, one CR before
+    the LF and a leading BOM removed) to the batch, split by DuckDB; returns how many."""
+    conn.register("gvw_file_text", pa.table({"content": lz.text_array(data, skip_bom=True)}))
+    try:
+        return conn.execute(f"""
+            insert into gvw_ws_lines
+            select {key}, line_number,
+                case when ends_with(line_text, chr(13)) then substr(line_text, 1, length(line_text) - 1)
+                     else line_text end
+            from (
+                select generate_subscripts(parts, 1) as line_number, unnest(parts) as line_text
+                from (select string_split(content, chr(10)) as parts from gvw_file_text)
+            )
+            where {fast_trim('line_text')} <> ''
+        """).fetchone()[0]
+    finally:
+        conn.unregister("gvw_file_text")
 
 
 def stage_workshops_file(conn: duckdb.DuckDBPyConnection, key: int, path: Path, data: bytes, *, sha: str,
@@ -284,7 +311,7 @@ def stage_workshops_file(conn: duckdb.DuckDBPyConnection, key: int, path: Path, 
         return FileLoad(n, STATUS_NOT_UTF8, message=message,
                         writes=[(write, {**params, "detail": f"file is {message}"})], temp_tables=[table])
 
-    n = _append_lines(conn, key, lz.split_lines(data), "gvw_ws_lines")
+    n = _append_text_lines(conn, key, data)
     events = f"""
         insert into raw.workshop_events
         select $sha, $file_name, line_number, event_id, event_type, workshop_id, occurred_at, kind, title, held_on,
@@ -295,9 +322,8 @@ def stage_workshops_file(conn: duckdb.DuckDBPyConnection, key: int, path: Path, 
     quarantine = f"""
         insert into raw.workshop_quarantine
         with q as (
-            select q.line_number, q.reason, q.detail, l.line_text, q.event_id, q.workshop_id
-            from gvw_ws_checked q join gvw_ws_lines l on l.file_key = q.file_key and l.line_number = q.line_number
-            where q.file_key = {key} and q.reason is not null
+            select line_number, reason, detail, line_text, event_id, workshop_id
+            from gvw_ws_checked where file_key = {key} and reason is not null
         )
         select $sha, $file_name, line_number, reason, {s.mask_emails('detail')}, {s.mask_emails('line_text')},
             nullif({s.mask_emails('event_id')}, ''), nullif({s.mask_emails('workshop_id')}, '')
@@ -306,9 +332,16 @@ def stage_workshops_file(conn: duckdb.DuckDBPyConnection, key: int, path: Path, 
     return FileLoad(n, STATUS_LOADED, writes=[(events, params), (quarantine, params)])
 
 
+def discard_file(conn: duckdb.DuckDBPyConnection, key: int) -> None:
+    """Drop a staged file's lines from the batch (it changed while being read)."""
+    conn.execute(f"delete from gvw_ws_lines where file_key = {int(key)}")
+
+
 def check_workshops_batch(conn: duckdb.DuckDBPyConnection) -> None:
     """Step 2: ``gvw_ws_checked`` = every batch line with its reason (null: valid), the
-    values ``raw.workshop_events`` stores and, for quarantined lines, the detail."""
-    conn.execute(f"create or replace temp table gvw_ws_parsed as {parse_lines_sql()}")
-    # stored in file order: each file's writes then scan its own row groups only
-    conn.execute(f"create or replace temp table gvw_ws_checked as {_checked_sql()} order by file_key, line_number")
+    values ``raw.workshop_events`` stores and, for quarantined lines, the detail and the line
+    as delivered. The lines are parsed within the same query (a table of the parsed lines
+    would cost memory, not time)."""
+    conn.execute(f"create or replace temp table gvw_ws_checked as {_checked_sql(f'({parse_lines_sql()})')}")
+    # the quarantined lines' text is in gvw_ws_checked: the lines go before the writes
+    conn.execute("drop table if exists gvw_ws_lines")
