@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 
 import duckdb
 import pytest
@@ -71,6 +72,9 @@ def test_layers_are_views_and_marts_are_tables(conn) -> None:
     )
     assert types[("staging", "stg_raw__votes")] == "VIEW"
     assert types[("intermediate", "int_vote_choices")] == "VIEW"
+    # the per-cell counts the theme rankings roll up are tables (small, tested, read once)
+    assert types[("intermediate", "int_vote_choice_cells")] == "BASE TABLE"
+    assert types[("intermediate", "int_vote_answer_cells")] == "BASE TABLE"
     marts = {name for (schema, name), kind in types.items() if schema == "marts" and kind == "BASE TABLE"}
     assert marts == {
         "dim_country", "dim_region", "dim_question", "dim_option", "dim_library_type", "dim_age_group",
@@ -296,3 +300,53 @@ def test_docs_generate_works(built: dict) -> None:
     undocumented = [(n["name"], c) for n in marts for c, spec in n["columns"].items() if not spec["description"]]
     assert marts and undocumented == []
     assert (root / "target" / "index.html").exists()
+
+
+def test_duckdb_settings_come_from_the_environment(built: dict, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # dbt's DuckDB gets the pipeline's memory limit (GVW_DUCKDB_MEMORY_LIMIT) and spill
+    # directory (GVW_DUCKDB_TEMP_DIR, by default <data dir>/tmp/duckdb), and unordered inserts.
+    monkeypatch.setenv("GVW_DUCKDB_MEMORY_LIMIT", "300MB")
+    monkeypatch.delenv("GVW_DUCKDB_TEMP_DIR", raising=False)
+    query = ("select current_setting('memory_limit') as memory_limit, current_setting('temp_directory') as temp_dir,"
+             " current_setting('preserve_insertion_order') as ordered")
+    result = run_dbt(["show", "--inline", query, "--output", "json", "--quiet"], built["data_dir"], tmp_path)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    (row,) = json.loads(result.stdout)["show"]
+    # 300 MB = 286.1 MiB
+    assert row == {"memory_limit": "286.1 MiB", "temp_dir": str(built["data_dir"] / "tmp" / "duckdb"), "ordered": False}
+
+
+def test_key_and_value_tests_fail_on_bad_rows(built: dict, tmp_path) -> None:
+    # The unique, composite-key and accepted-values tests run DuckDB-specific queries
+    # (hashes first, values joined): they must still report exactly what dbt's plain
+    # versions would.
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    shutil.copy(built["data_dir"] / "warehouse.duckdb", data_dir / "warehouse.duckdb")
+    r1 = hashlib.md5(b"R1").hexdigest()  # R1 chose Q1-02 (position 1), Q1-01 (2), Q2-04 (1)
+    with duckdb.connect(str(data_dir / "warehouse.duckdb")) as c:
+        c.execute(
+            "insert into marts.fct_vote_choices values (?, 'Q1', 'Q1-02', 1), (?, 'Q1', 'Q1-03', 2), (?, 'Q1', 'Q9-99', 7)",
+            [r1, r1, r1],
+        )
+        c.execute("insert into marts.fct_votes select * from marts.fct_votes where vote_key = ?", [hashlib.md5(b"R2").hexdigest()])
+    result = run_dbt(["test", "--select", "fct_vote_choices", "fct_votes"], data_dir, tmp_path)
+    assert result.returncode == 1, result.stdout[-4000:] + result.stderr[-2000:]
+    run_results = json.loads((tmp_path / "target" / "run_results.json").read_text())
+    failed = {r["unique_id"].split(".")[2]: r["failures"] for r in run_results["results"] if r["status"] == "fail"}
+    assert failed == {
+        # R1/Q1/Q1-02 twice
+        "unique_combination_of_columns_fct_vote_choices_vote_key__question_code__option_code": 1,
+        # R1/Q1 positions 1 and 2 twice each
+        "unique_combination_of_columns_fct_vote_choices_vote_key__question_code__choice_position": 2,
+        # Q9-99: not an option
+        "accepted_values_fct_vote_choices_option_code__" + "__".join(
+            f"Q{q}_{o:02d}" for q in range(1, 7) for o in range(1, 11)): 1,
+        "relationships_fct_vote_choices_option_code__option_code__ref_dim_option_": 1,
+        "relationships_composite_fct_vote_choices_question_code__option_code__ref_dim_option___question_code__option_code": 1,
+        # three choices more than fct_votes counts
+        "assert_vote_choice_counts_agree": 1,
+        # R2 twice
+        "unique_fct_votes_vote_key": 1,
+        "assert_participants_are_votes_plus_workshop_participants": 1,
+    }

@@ -114,3 +114,56 @@ def test_workshops(warehouse: dict) -> None:
     assert not counted & set(key["incomplete_workshops"])
     by_region = dict(conn.execute("select region_code, count(*) from marts.fct_votes group by 1").fetchall())
     assert {r: by_region.get(r, 0) for r in key["votes_by_region"]} == key["votes_by_region"]
+
+
+def test_vote_counts_match_the_choices(warehouse: dict) -> None:
+    # fct_votes counts each vote's options and questions from its answers, not from
+    # fct_vote_choices: both must agree for every vote.
+    mismatches = warehouse["conn"].execute("""
+        select count(*)
+        from marts.fct_votes v
+        full join (
+            select vote_key, count(*) as options, count(distinct question_code) as questions
+            from marts.fct_vote_choices group by vote_key
+        ) c using (vote_key)
+        where v.vote_key is null
+            or coalesce(c.options, 0) <> v.options_chosen
+            or coalesce(c.questions, 0) <> v.questions_answered
+    """).fetchone()[0]
+    assert mismatches == 0
+    assert warehouse["conn"].execute("select count(*) from marts.fct_votes where options_chosen > 0").fetchone()[0] > 0
+
+
+def test_vote_rankings_match_a_direct_count(warehouse: dict) -> None:
+    # The rankings roll per-cell counts up to every scope; counting the choices of each
+    # scope's votes directly must give the same votes and shares for every scope value.
+    got = warehouse["conn"].execute("""
+        with scopes as (
+            select vote_key, 'global' as scope_type, 'all' as scope_value from marts.fct_votes
+            union all select vote_key, 'region', region_code from marts.fct_votes
+            union all select vote_key, 'library_type', library_type_code from marts.fct_votes
+            union all select vote_key, 'age_group', age_group_code from marts.fct_votes
+            union all select vote_key, 'experience_band', experience_band_code from marts.fct_votes
+            union all select vote_key, 'language', language_code from marts.fct_votes
+        ),
+        votes as (
+            select s.scope_type, s.scope_value, c.option_code, count(*) as votes
+            from marts.fct_vote_choices c join scopes s using (vote_key) group by all
+        ),
+        answering as (
+            select s.scope_type, s.scope_value, c.question_code, count(distinct c.vote_key) as answering
+            from marts.fct_vote_choices c join scopes s using (vote_key) group by all
+        ),
+        expected as (
+            select r.scope_type, r.scope_value, r.option_code, coalesce(v.votes, 0) as votes,
+                case when coalesce(a.answering, 0) = 0 then 0.0 else coalesce(v.votes, 0) / a.answering end as share
+            from marts.fct_theme_rankings r
+            left join votes v using (scope_type, scope_value, option_code)
+            left join answering a using (scope_type, scope_value, question_code)
+        )
+        select count(*) filter (where e.votes <> r.votes or e.share <> r.vote_share), count(*), sum(r.votes)
+        from marts.fct_theme_rankings r join expected e using (scope_type, scope_value, option_code)
+    """).fetchone()
+    mismatches, rows, total_votes = got
+    assert mismatches == 0
+    assert rows == 31 * 60 and total_votes > 0

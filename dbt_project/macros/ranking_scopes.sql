@@ -24,3 +24,38 @@
 {% macro borda_points(rank_column) -%}
     (6 - {{ rank_column }})
 {%- endmacro %}
+
+{#-
+    Roll-up of per-cell counts to every ranking scope in one aggregation: `group by` this
+    (after `grouping sets (`) yields one grouping set per scope type, each keyed by `keys`
+    plus the scope's column (global: `keys` alone). Cells must hold every scope column.
+-#}
+{% macro ranking_scope_grouping_sets(keys) -%}
+    {%- set key_list = keys | join(', ') -%}
+    ({{ key_list }})
+    {%- for scope in ranking_scopes() if scope.column %},
+        ({{ key_list }}, {{ scope.column }})
+    {%- endfor %}
+{%- endmacro %}
+
+{#- The scope type of a row of ranking_scope_grouping_sets(): the scope whose column is
+    grouped on (grouping() = 0), else global. -#}
+{% macro ranking_scope_type_of_grouping() -%}
+    case
+        {%- for scope in ranking_scopes() if scope.column %}
+        when grouping({{ scope.column }}) = 0 then '{{ scope.scope_type }}'
+        {%- endfor %}
+        else '{{ (ranking_scopes() | rejectattr('column') | first).scope_type }}'
+    end
+{%- endmacro %}
+
+{#- The scope value of such a row: the grouped scope column's value (null stays null, so it
+    matches no scope value), else the global scope value. -#}
+{% macro ranking_scope_value_of_grouping() -%}
+    case
+        {%- for scope in ranking_scopes() if scope.column %}
+        when grouping({{ scope.column }}) = 0 then {{ scope.column }}
+        {%- endfor %}
+        else '{{ global_scope_value() }}'
+    end
+{%- endmacro %}

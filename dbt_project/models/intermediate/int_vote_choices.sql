@@ -1,24 +1,8 @@
 -- One row per vote x chosen option: the six `;`-joined answer columns unpivoted to one
--- row per answered question, then exploded to one row per option.
-with votes as (
-    select
-        vote_key,
-        {%- for n in range(1, 7) %}
-        q{{ n }}_choices{{ "," if not loop.last }}
-        {%- endfor %}
-    from {{ ref('int_votes_accepted') }}
-),
-
-answers as (
-    {%- for n in range(1, 7) %}
-    select
-        vote_key,
-        cast('Q{{ n }}' as {{ dbt.type_string() }}) as question_code,
-        q{{ n }}_choices as choice_list
-    from votes
-    where q{{ n }}_choices <> ''
-    {{ "union all" if not loop.last }}
-    {%- endfor %}
+-- row per answered question, then exploded to one row per option. (The unpivot reads the
+-- votes table six times directly: a CTE read six times would be materialised first.)
+with answers as (
+    {{- vote_answers(ref('int_votes_accepted'), ['vote_key']) }}
 ),
 
 exploded as (

@@ -21,20 +21,13 @@ options as (
     from {{ ref('dim_option') }}
 ),
 
-vote_scopes as (
-    select
-        vote_key,
-        scope_type,
-        scope_value
-    from {{ ref('int_vote_scopes') }}
+-- votes' choices and answers, counted per cell of the five vote attributes
+choice_cells as (
+    select * from {{ ref('int_vote_choice_cells') }}
 ),
 
-vote_choices as (
-    select
-        vote_key,
-        question_code,
-        option_code
-    from {{ ref('fct_vote_choices') }}
+answer_cells as (
+    select * from {{ ref('int_vote_answer_cells') }}
 ),
 
 workshop_scopes as (
@@ -54,36 +47,30 @@ workshop_answers as (
     from {{ ref('fct_workshop_answers') }}
 ),
 
+-- the cells rolled up to every scope: one grouping set per scope type
 option_votes as (
     select
-        vote_scopes.scope_type,
-        vote_scopes.scope_value,
-        vote_choices.option_code,
-        count(*) as votes
-    from vote_choices
-    inner join vote_scopes
-        on vote_choices.vote_key = vote_scopes.vote_key
-    group by vote_scopes.scope_type, vote_scopes.scope_value, vote_choices.option_code
+        {{ ranking_scope_type_of_grouping() }} as scope_type,
+        {{ ranking_scope_value_of_grouping() }} as scope_value,
+        option_code,
+        cast(sum(choices) as {{ dbt.type_bigint() }}) as votes
+    from choice_cells
+    group by grouping sets (
+        {{ ranking_scope_grouping_sets(['option_code']) }}
+    )
 ),
 
 -- a vote answered a question when it chose at least one of its options
-vote_questions as (
-    select distinct
-        vote_key,
-        question_code
-    from vote_choices
-),
-
 answering_votes as (
     select
-        vote_scopes.scope_type,
-        vote_scopes.scope_value,
-        vote_questions.question_code,
-        count(*) as votes_answering
-    from vote_questions
-    inner join vote_scopes
-        on vote_questions.vote_key = vote_scopes.vote_key
-    group by vote_scopes.scope_type, vote_scopes.scope_value, vote_questions.question_code
+        {{ ranking_scope_type_of_grouping() }} as scope_type,
+        {{ ranking_scope_value_of_grouping() }} as scope_value,
+        question_code,
+        cast(sum(votes_answering) as {{ dbt.type_bigint() }}) as votes_answering
+    from answer_cells
+    group by grouping sets (
+        {{ ranking_scope_grouping_sets(['question_code']) }}
+    )
 ),
 
 option_points as (
