@@ -50,7 +50,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from orchestration.settings import DBT_PROJECT_DIR, PROJECT_ROOT
+from orchestration.settings import DBT_PROJECT_DIR, PROJECT_ROOT, load_settings
 
 BENCH_DIR = PROJECT_ROOT / "bench"
 CACHE_DIR = BENCH_DIR / ".cache"
@@ -420,9 +420,6 @@ def run_measured(name: str, cmd: list[str], env: dict[str, str], log_path: Path,
 
 # --- the pipeline -----------------------------------------------------------------------------
 
-BENCH_DUCKDB_MEMORY_LIMIT = "4GB"
-
-
 def gvw_command() -> list[str]:
     beside = Path(sys.executable).with_name("gvw")
     return [str(beside)] if beside.exists() else [sys.executable, "-m", "orchestration.cli"]
@@ -434,9 +431,6 @@ def child_env(data_dir: Path | None = None) -> dict[str, str]:
     if data_dir is not None:
         env["GVW_DATA_DIR"] = str(data_dir)
         env["DAGSTER_HOME"] = str(data_dir / ".dagster")
-        # The pipeline's default DuckDB limit (1GB) is too small for the scale-100 ingestion
-        # as of this writing (OutOfMemoryException); the limit used is printed in results.md.
-        env.setdefault("GVW_DUCKDB_MEMORY_LIMIT", BENCH_DUCKDB_MEMORY_LIMIT)
     return env
 
 
@@ -902,7 +896,7 @@ def render_markdown(results: list[dict], machine: dict, context: dict) -> str:
     for k, v in machine.items():
         w(f"| {k} | {v} |\n")
     w(f"| load average (start → end) | {context['load_start']} → {context['load_end']} |\n")
-    w(f"| pipeline's DuckDB memory limit | {child_env(Path('.'))['GVW_DUCKDB_MEMORY_LIMIT']} per connection |\n\n")
+    w(f"| pipeline's DuckDB memory limit | {load_settings(child_env(Path('.'))).duckdb_memory_limit} per connection |\n\n")
     if context.get("noise"):
         w(f"> {context['noise']}\n\n")
 
