@@ -304,7 +304,8 @@ def test_docs_generate_works(built: dict) -> None:
 
 def test_duckdb_settings_come_from_the_environment(built: dict, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     # dbt's DuckDB gets the pipeline's memory limit (GVW_DUCKDB_MEMORY_LIMIT) and spill
-    # directory (GVW_DUCKDB_TEMP_DIR, by default <data dir>/tmp/duckdb), and unordered inserts.
+    # directory (GVW_DUCKDB_TEMP_DIR, by default <data dir>/tmp/duckdb/dbt, where the Dagster asset
+    # points it), and unordered inserts.
     monkeypatch.setenv("GVW_DUCKDB_MEMORY_LIMIT", "300MB")
     monkeypatch.delenv("GVW_DUCKDB_TEMP_DIR", raising=False)
     query = ("select current_setting('memory_limit') as memory_limit, current_setting('temp_directory') as temp_dir,"
@@ -313,7 +314,7 @@ def test_duckdb_settings_come_from_the_environment(built: dict, tmp_path, monkey
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     (row,) = json.loads(result.stdout)["show"]
     # 300 MB = 286.1 MiB
-    assert row == {"memory_limit": "286.1 MiB", "temp_dir": str(built["data_dir"] / "tmp" / "duckdb"), "ordered": False}
+    assert row == {"memory_limit": "286.1 MiB", "temp_dir": str(built["data_dir"] / "tmp" / "duckdb" / "dbt"), "ordered": False}
 
 
 def test_key_and_value_tests_fail_on_bad_rows(built: dict, tmp_path) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib
 import os
+import subprocess
+from functools import cached_property
 from pathlib import Path
 from types import ModuleType
 
@@ -180,3 +182,21 @@ def test_a_later_run_on_the_same_data_dir_parses_only_what_changed(
     second = build_one_seed()
     assert second != first
     assert "I024" not in _dbt_log_codes(second)
+
+
+def test_dbt_resource_skips_dagster_dbts_start_up_work(warehouse_assets: ModuleType) -> None:
+    # The resource overrides two private hooks of DbtCliResource (a `dbt --version`
+    # subprocess and an in-process dbt adapter, run before every command): if an upgrade
+    # of dagster-dbt renames them, the overrides would silently stop applying.
+    from dagster_dbt import DbtCliResource
+
+    assert isinstance(DbtCliResource.__dict__.get("_cli_version"), cached_property)
+    assert callable(DbtCliResource.__dict__.get("_initialize_dbt_core_adapter"))
+    resource = warehouse_assets.build_dbt_resource()
+    assert resource._initialize_dbt_core_adapter(["build"]) is None
+    # the version it reports is the version of the dbt that runs: asked of the interpreter
+    # of the dbt executable (`dbt --version` would also look up the latest release online)
+    interpreter = Path(resource.dbt_executable).read_text().splitlines()[0].removeprefix("#!").strip()
+    reported = subprocess.run([interpreter, "-c", "from dbt.__version__ import version; print(version)"],
+                              capture_output=True, text=True, check=True)
+    assert str(resource._cli_version) == reported.stdout.strip()
