@@ -38,7 +38,7 @@ run: setup
 
 # Two test processes (pytest-xdist), one test file each at a time: most tests wait on dbt,
 # Dagster or DuckDB subprocesses, and a file's module fixtures are built once. Serial on
-# this 2-core machine: 16 min; two workers: 8 min. TEST_WORKERS=0 runs them in one process.
+# this 2-core machine: 16 min; two workers: 8 min (same code). TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 2
 test: setup
 	$(UV) run --frozen pytest -n $(TEST_WORKERS) --dist loadfile
