@@ -25,37 +25,40 @@
     (6 - {{ rank_column }})
 {%- endmacro %}
 
+{#- The vote columns the scopes other than global are keyed by. -#}
+{% macro ranking_scope_columns() -%}
+    {{ return(ranking_scopes() | selectattr('column') | map(attribute='column') | list) }}
+{%- endmacro %}
+
 {#-
-    Roll-up of per-cell counts to every ranking scope in one aggregation: `group by` this
-    (after `grouping sets (`) yields one grouping set per scope type, each keyed by `keys`
-    plus the scope's column (global: `keys` alone). Cells must hold every scope column.
+    Per-cell counts rolled up to every ranking scope in one aggregation: a select of
+    (scope_type, scope_value, key, alias = sum(measure)) from `cells`, which must hold
+    every scope column. One grouping set per scope type, keyed by `key` plus the scope's
+    column (global: `key` alone); grouping() tells which set a row belongs to. A null scope
+    column value stays null as scope_value, so it matches no scope value.
 -#}
-{% macro ranking_scope_grouping_sets(keys) -%}
-    {%- set key_list = keys | join(', ') -%}
-    ({{ key_list }})
-    {%- for scope in ranking_scopes() if scope.column %},
-        ({{ key_list }}, {{ scope.column }})
-    {%- endfor %}
-{%- endmacro %}
-
-{#- The scope type of a row of ranking_scope_grouping_sets(): the scope whose column is
-    grouped on (grouping() = 0), else global. -#}
-{% macro ranking_scope_type_of_grouping() -%}
-    case
-        {%- for scope in ranking_scopes() if scope.column %}
-        when grouping({{ scope.column }}) = 0 then '{{ scope.scope_type }}'
+{% macro roll_up_to_ranking_scopes(cells, key, measure, alias) -%}
+    {%- set scoped = ranking_scopes() | selectattr('column') | list -%}
+    select
+        case
+            {%- for scope in scoped %}
+            when grouping({{ scope.column }}) = 0 then '{{ scope.scope_type }}'
+            {%- endfor %}
+            else '{{ (ranking_scopes() | rejectattr('column') | first).scope_type }}'
+        end as scope_type,
+        case
+            {%- for scope in scoped %}
+            when grouping({{ scope.column }}) = 0 then {{ scope.column }}
+            {%- endfor %}
+            else '{{ global_scope_value() }}'
+        end as scope_value,
+        {{ key }},
+        cast(sum({{ measure }}) as {{ dbt.type_bigint() }}) as {{ alias }}
+    from {{ cells }}
+    group by grouping sets (
+        ({{ key }})
+        {%- for scope in scoped %},
+        ({{ key }}, {{ scope.column }})
         {%- endfor %}
-        else '{{ (ranking_scopes() | rejectattr('column') | first).scope_type }}'
-    end
-{%- endmacro %}
-
-{#- The scope value of such a row: the grouped scope column's value (null stays null, so it
-    matches no scope value), else the global scope value. -#}
-{% macro ranking_scope_value_of_grouping() -%}
-    case
-        {%- for scope in ranking_scopes() if scope.column %}
-        when grouping({{ scope.column }}) = 0 then {{ scope.column }}
-        {%- endfor %}
-        else '{{ global_scope_value() }}'
-    end
+    )
 {%- endmacro %}

@@ -11,24 +11,22 @@ with votes as (
 
 cells as (
     select
-        {%- for scope in ranking_scopes() if scope.column %}
-        {{ scope.column }},
+        {%- for column in ranking_scope_columns() %}
+        {{ column }},
         {%- endfor %}
         {%- for n in range(1, 7) %}
         sum(case when {{ count_delimited_items('q' ~ n ~ '_choices', ';') }} > 0 then 1 else 0 end) as q{{ n }}_votes_answering{{ "," if not loop.last }}
         {%- endfor %}
     from votes
     group by
-        {%- for scope in ranking_scopes() if scope.column %}
-        {{ scope.column }}{{ "," if not loop.last }}
-        {%- endfor %}
+        {{ ranking_scope_columns() | join(', ') }}
 ),
 
 final as (
     {%- for n in range(1, 7) %}
     select
-        {%- for scope in ranking_scopes() if scope.column %}
-        {{ scope.column }},
+        {%- for column in ranking_scope_columns() %}
+        {{ column }},
         {%- endfor %}
         cast('Q{{ n }}' as {{ dbt.type_string() }}) as question_code,
         cast(q{{ n }}_votes_answering as {{ dbt.type_bigint() }}) as votes_answering

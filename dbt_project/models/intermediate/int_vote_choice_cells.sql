@@ -9,25 +9,25 @@
 -- unpivot reads the votes table six times directly (a CTE read six times would be
 -- materialised first).
 with answers as (
-    {{- vote_answers(ref('int_votes_accepted'), ranking_scopes() | selectattr('column') | map(attribute='column') | list) }}
+    {{- vote_answers(ref('int_votes_accepted'), ranking_scope_columns()) }}
 ),
 
 exploded as (
-    {{ explode_delimited('answers', ranking_scopes() | selectattr('column') | map(attribute='column') | list, 'choice_list', ';', 'option_code', none) }}
+    {{ explode_delimited('answers', ranking_scope_columns(), 'choice_list', ';', 'option_code', none) }}
 ),
 
 final as (
     select
-        {%- for scope in ranking_scopes() if scope.column %}
-        {{ scope.column }},
+        {%- for column in ranking_scope_columns() %}
+        {{ column }},
         {%- endfor %}
         option_code,
         count(*) as choices
     from exploded
     where option_code <> ''
     group by
-        {%- for scope in ranking_scopes() if scope.column %}
-        {{ scope.column }},
+        {%- for column in ranking_scope_columns() %}
+        {{ column }},
         {%- endfor %}
         option_code
 )

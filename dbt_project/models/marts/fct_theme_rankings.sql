@@ -49,28 +49,12 @@ workshop_answers as (
 
 -- the cells rolled up to every scope: one grouping set per scope type
 option_votes as (
-    select
-        {{ ranking_scope_type_of_grouping() }} as scope_type,
-        {{ ranking_scope_value_of_grouping() }} as scope_value,
-        option_code,
-        cast(sum(choices) as {{ dbt.type_bigint() }}) as votes
-    from choice_cells
-    group by grouping sets (
-        {{ ranking_scope_grouping_sets(['option_code']) }}
-    )
+    {{ roll_up_to_ranking_scopes('choice_cells', 'option_code', 'choices', 'votes') }}
 ),
 
 -- a vote answered a question when it chose at least one of its options
 answering_votes as (
-    select
-        {{ ranking_scope_type_of_grouping() }} as scope_type,
-        {{ ranking_scope_value_of_grouping() }} as scope_value,
-        question_code,
-        cast(sum(votes_answering) as {{ dbt.type_bigint() }}) as votes_answering
-    from answer_cells
-    group by grouping sets (
-        {{ ranking_scope_grouping_sets(['question_code']) }}
-    )
+    {{ roll_up_to_ranking_scopes('answer_cells', 'question_code', 'votes_answering', 'votes_answering') }}
 ),
 
 option_points as (
