@@ -148,8 +148,23 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     )
 
 
+# DuckDB's size units (memory_limit and friends), in bytes.
+_SIZE_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+               "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+_SIZE = re.compile(r"(?i)^\s*(\d+(?:\.\d+)?)\s*(" + "|".join(_SIZE_UNITS) + r")?\s*$")
+
+
+def size_bytes(size: str) -> int | None:
+    """Bytes of a DuckDB size such as ``1GB``, ``512MB`` or ``953.6 MiB`` (a bare number is
+    bytes; None if not a size)."""
+    match = _SIZE.match(size)
+    if not match:
+        return None
+    return int(float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()])
+
+
 def _memory_limit(env: Mapping[str, str]) -> str:
     raw = (env.get("GVW_DUCKDB_MEMORY_LIMIT") or "1GB").strip().replace(" ", "")
-    if not re.fullmatch(r"(?i)\d+(\.\d+)?(b|kb|mb|gb|tb|kib|mib|gib|tib)", raw):
+    if size_bytes(raw) is None or raw[-1:].isdigit():   # the unit is required here
         raise ValueError(f"GVW_DUCKDB_MEMORY_LIMIT must be a size such as 1GB or 512MB, got {raw!r}")
     return raw

@@ -24,12 +24,11 @@ from orchestration.quality.runner import (
     limit_memory,
     prune_results,
     read_only,
-    size_bytes,
     validate_frame,
     validate_frames,
 )
 from orchestration.quality.scrub import EMAIL_RE, MASK, scrub
-from orchestration.settings import EXPECTATIONS_DIR
+from orchestration.settings import EXPECTATIONS_DIR, size_bytes
 
 # Independent of orchestration.quality.offline: any tag that would load something remote.
 REMOTE_TAG = re.compile(r"""<(script|link|img)\b[^>]*\b(src|href)\s*=\s*["']?\s*(https?:)?//""", re.IGNORECASE)

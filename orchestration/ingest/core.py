@@ -1,8 +1,8 @@
 """One ingestion run: new landing files -> raw tables, then the outcomes recomputed.
 
-The run reads and hashes every landing file in processing order (the main thread) and
-hands the new ones, in batches of consecutive files of one source, to a few worker
-threads. Each worker has its own DuckDB connection (a cursor of the caller's: same
+The run reads and hashes every landing file (a few threads; the main thread takes the
+digests in processing order) and hands the new ones, in batches of consecutive files of
+one source, to a few worker threads. Each worker has its own DuckDB connection (a cursor of the caller's: same
 database, own temp tables); it stages and checks a batch, then writes each of its files in
 one transaction. Transactions commit in processing order whichever worker prepared them
 (:class:`_CommitOrder`), so a run stopped half-way has loaded exactly the files before the
@@ -55,7 +55,6 @@ MAX_WORKERS = 2
 # i.e. after almost every file; at the end of the run only, it would hold every new row
 # uncompressed in memory): a few checkpoints per large run.
 CHECKPOINT_THRESHOLD = "128MB"
-SINGLE_THREADED_WORKERS = True
 # Threads that read and hash the landing files ahead of the loading.
 HASH_THREADS = 2
 
@@ -335,8 +334,8 @@ def _worker(conn: duckdb.DuckDBPyConnection, batches: queue.Queue, order: _Commi
 
 def _new_file_batches(landing_dir: Path, known: dict[str, LedgerEntry], last_seq: dict[str, int],
                       reports: list[FileReport | None]) -> Iterator[list[_NewFile]]:
-    """Read and hash every landing file in processing order; yield the new ones in batches
-    and append a report for each file (``None`` for new ones: their worker fills it)."""
+    """Hash every landing file; yield the new ones in batches, in processing order (see
+    :func:`_batches_of_new_files`)."""
     files = lz.list_landing_files(landing_dir)
     # Hashed on HASH_THREADS threads (reading and SHA-256 release the GIL), consumed in
     # processing order: a run with nothing new is mostly this (846 MB at scale 100). The
@@ -352,6 +351,8 @@ def _hash_landing_file(f: lz.LandingFile) -> str:
 
 def _batches_of_new_files(hashed: Iterator[tuple[lz.LandingFile, str]], known: dict[str, LedgerEntry],
                           last_seq: dict[str, int], reports: list[FileReport | None]) -> Iterator[list[_NewFile]]:
+    """The new files of ``hashed`` (files with their digests, in processing order) in
+    batches; appends a report for each file (``None`` for new ones: their worker fills it)."""
     first_with: dict[str, str] = {}   # sha256 -> first file of this run with that content
     batch: list[_NewFile] = []
     batch_bytes = 0
@@ -384,24 +385,23 @@ def _worker_count(conn: duckdb.DuckDBPyConnection) -> int:
 def _load_new_files(conn: duckdb.DuckDBPyConnection, landing_dir: Path, known: dict[str, LedgerEntry],
                     last_seq: dict[str, int], ctx: _RunContext) -> None:
     """Hash every file, load the new ones (``ctx.reports`` gets one report per file)."""
-    # a short queue: hashing does not run far ahead of loading
-    batches: queue.Queue = queue.Queue(maxsize=1)
     order = _CommitOrder()
-    workers: list[threading.Thread] = []
     max_workers = _worker_count(conn)
     with contextlib.ExitStack() as stack:
-        if max_workers > 1 and SINGLE_THREADED_WORKERS:
+        if max_workers > 1:
             # each worker's statements on one thread: the workers keep the cores busy, and
             # DuckDB's idle helper threads would only spin between the small tasks
             stack.enter_context(_setting(conn, "threads", 1))
-        _run_workers(conn, landing_dir, known, last_seq, ctx, batches, order, workers, max_workers)
+        _run_workers(conn, landing_dir, known, last_seq, ctx, order, max_workers)
     if order.error is not None:
         raise order.error
 
 
 def _run_workers(conn: duckdb.DuckDBPyConnection, landing_dir: Path, known: dict[str, LedgerEntry],
-                 last_seq: dict[str, int], ctx: _RunContext, batches: queue.Queue, order: _CommitOrder,
-                 workers: list[threading.Thread], max_workers: int) -> None:
+                 last_seq: dict[str, int], ctx: _RunContext, order: _CommitOrder, max_workers: int) -> None:
+    # a short queue: at most one batch waits for a free worker
+    batches: queue.Queue = queue.Queue(maxsize=1)
+    workers: list[threading.Thread] = []
     try:
         for batch in _new_file_batches(landing_dir, known, last_seq, ctx.reports):
             if len(workers) < max_workers:   # started on demand: a run with nothing new starts none

@@ -1,8 +1,8 @@
 """Landing files: discovery, content hashes, encoding check and the split into lines.
 
 Everything here works on whole files (one Python step per file, never per record): the
-encoding check and the line split of files that are not UTF-8 are Arrow's vectorised
-kernels, the line split of valid files is DuckDB's (see ``workshops.py``).
+encoding check and the line split of votes files quarantined line by line are Arrow's
+vectorised kernels (workshop files are split into lines by DuckDB, see ``workshops.py``).
 """
 
 from __future__ import annotations
@@ -150,8 +150,12 @@ def split_lines(data: bytes) -> pa.Table:
     return pa.table({"line_number": numbers, "line_text": lines})
 
 
+def decoded_text(data: bytes) -> bytes:
+    """A file that is not valid UTF-8 made valid: each invalid byte becomes U+FFFD, so that
+    its lines can be quarantined as text."""
+    return data.decode("utf-8", errors="replace").encode("utf-8")
+
+
 def decoded_lines(data: bytes) -> pa.Table:
-    """Like :func:`split_lines` for a file that is not valid UTF-8: each invalid byte
-    becomes U+FFFD, so that the lines can be quarantined as text."""
-    text = data.decode("utf-8", errors="replace").encode("utf-8")
-    return split_lines(text)
+    """Like :func:`split_lines` for a file that is not valid UTF-8 (see :func:`decoded_text`)."""
+    return split_lines(decoded_text(data))

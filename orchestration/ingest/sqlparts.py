@@ -23,9 +23,9 @@ VOTING_WINDOW = ("2017-08-21 00:00:00", "2017-10-01 00:00:00")  # UTC, end exclu
 # Python's str.strip() white space: values are "trimmed of surrounding white space"
 # (contract-decisions.md), and the source systems' tools are not only ASCII. A regular
 # expression: DuckDB's trim() with a long character set is ten times slower.
-WHITESPACE_CLASS = (r"[\t\n\x0b\x0c\r\x1c-\x1f \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}"
+_WHITESPACE_CLASS = (r"[\t\n\x0b\x0c\r\x1c-\x1f \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}"
                      r"\x{202f}\x{205f}\x{3000}]")
-_TRIM_RE = f"^{WHITESPACE_CLASS}+|{WHITESPACE_CLASS}+$"
+_TRIM_RE = f"^{_WHITESPACE_CLASS}+|{_WHITESPACE_CLASS}+$"
 
 # ISO 8601 with an offset (contract-decisions.md): date, 'T', HH:MM[:SS[.f…]], then 'Z',
 # ±HH:MM or ±HHMM. The calendar check is DuckDB's cast of the date and time parts.
@@ -35,7 +35,7 @@ _TIMESTAMP_CORE = (
 )
 TIMESTAMP_RE = f"^{_TIMESTAMP_CORE}$"
 # the same, with white space around (checked before trimming, which is costlier)
-TIMESTAMP_PADDED_RE = f"^{WHITESPACE_CLASS}*{_TIMESTAMP_CORE}{WHITESPACE_CLASS}*$"
+TIMESTAMP_PADDED_RE = f"^{_WHITESPACE_CLASS}*{_TIMESTAMP_CORE}{_WHITESPACE_CLASS}*$"
 DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 # Anything that looks like an e-mail address: a run of non-separators around an "@".
 EMAIL_RE = r"""[^\s@,;:"'<>()\[\]{}]+@[^\s@,;:"'<>()\[\]{}]+"""
@@ -93,10 +93,9 @@ def email_token(email_expr: str, salt_param: str = "$salt") -> str:
     return (f"'<email:' || left(sha256({salt_param} || lower({trim(email_expr)})), {EMAIL_PREFIX_CHARS}) || '>'")
 
 
-def respondent_key(email_expr: str, salt_param: str = "$salt", *, fast: bool = False) -> str:
-    """Salted SHA-256 hex of the lower-cased trimmed e-mail; null when blank. ``fast``:
-    trimmed with :func:`fast_trim` (same result, cheaper on clean values)."""
-    trimmed = fast_trim(email_expr) if fast else trim(email_expr)
+def respondent_key(email_expr: str, salt_param: str = "$salt") -> str:
+    """Salted SHA-256 hex of the lower-cased trimmed e-mail; null when blank."""
+    trimmed = fast_trim(email_expr)
     return f"case when coalesce({trimmed}, '') <> '' then sha256({salt_param} || lower({trimmed})) end"
 
 

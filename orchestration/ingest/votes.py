@@ -499,7 +499,7 @@ def check_votes_batch(conn: duckdb.DuckDBPyConnection, batch: VotesBatch, salt: 
         create or replace temp table gvw_vote_checked as
         select file_key, parsed_row, reason, response_id, submitted_at, language, country, library_type,
             case when reason is null then years_value end as years_experience, age_group,
-            case when reason is null then {s.respondent_key('email', fast=True)} end as respondent_key,
+            case when reason is null then {s.respondent_key('email')} end as respondent_key,
             {', '.join(CHOICE_COLUMNS)},
             case when reason is not null then {_detail_sql(codes)} end as detail
         from ({_rules_sql()})

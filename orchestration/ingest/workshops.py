@@ -262,24 +262,14 @@ def create_workshops_batch(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute("create or replace temp table gvw_ws_lines (file_key integer, line_number bigint, line_text varchar)")
 
 
-def _append_lines(conn: duckdb.DuckDBPyConnection, key: int, lines, table: str) -> int:
-    """Append the non-blank lines of an Arrow table of physical lines; returns how many."""
-    conn.register("gvw_lines_arrow", lines)
-    try:
-        # blank lines are not records (only white space: nothing to parse)
-        return conn.execute(f"insert into {table} select {key}, line_number, line_text from gvw_lines_arrow "
-                            f"where {fast_trim('line_text')} <> ''").fetchone()[0]
-    finally:
-        conn.unregister("gvw_lines_arrow")
-
-
-def _append_text_lines(conn: duckdb.DuckDBPyConnection, key: int, data: bytes) -> int:
+def _append_lines(conn: duckdb.DuckDBPyConnection, key: int, data: bytes, table: str = "gvw_ws_lines") -> int:
     """Append the non-blank physical lines of a valid UTF-8 file (split on LF, one CR before
-    the LF and a leading BOM removed) to the batch, split by DuckDB; returns how many."""
+    the LF and a leading BOM removed) to ``table``, split by DuckDB; returns how many.
+    Blank lines are not records (only white space: nothing to parse)."""
     conn.register("gvw_file_text", pa.table({"content": lz.text_array(data, skip_bom=True)}))
     try:
         return conn.execute(f"""
-            insert into gvw_ws_lines
+            insert into {table}
             select {key}, line_number,
                 case when ends_with(line_text, chr(13)) then substr(line_text, 1, length(line_text) - 1)
                      else line_text end
@@ -302,7 +292,7 @@ def stage_workshops_file(conn: duckdb.DuckDBPyConnection, key: int, path: Path, 
         message = lz.first_utf8_error(data)
         table = f"gvw_ws_text_{key}"
         conn.execute(f"create or replace temp table {table} (file_key integer, line_number bigint, line_text varchar)")
-        n = _append_lines(conn, key, lz.decoded_lines(data), table)
+        n = _append_lines(conn, key, lz.decoded_text(data), table)
         write = f"""
             insert into raw.workshop_quarantine
             select $sha, $file_name, line_number, 'malformed_json', $detail, {s.mask_emails('line_text')}, null, null
@@ -311,7 +301,7 @@ def stage_workshops_file(conn: duckdb.DuckDBPyConnection, key: int, path: Path, 
         return FileLoad(n, STATUS_NOT_UTF8, message=message,
                         writes=[(write, {**params, "detail": f"file is {message}"})], temp_tables=[table])
 
-    n = _append_text_lines(conn, key, data)
+    n = _append_lines(conn, key, data)
     events = f"""
         insert into raw.workshop_events
         select $sha, $file_name, line_number, event_id, event_type, workshop_id, occurred_at, kind, title, held_on,

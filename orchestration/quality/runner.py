@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -34,7 +33,7 @@ from orchestration.quality.atomic import write_text_atomic
 from orchestration.quality.frames import FRAMES, Catalog, FrameSpec, build_frame, expectation_parameters
 from orchestration.quality.offline import make_site_offline
 from orchestration.quality.scrub import scrub
-from orchestration.settings import EXPECTATIONS_DIR
+from orchestration.settings import EXPECTATIONS_DIR, size_bytes
 
 log = logging.getLogger(__name__)
 
@@ -68,19 +67,6 @@ def read_only(warehouse_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         yield conn
     finally:
         conn.close()
-
-
-_SIZE = re.compile(r"(?i)^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb|kib|mib|gib|tib)?\s*$")
-_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
-
-
-def size_bytes(size: str) -> int | None:
-    """Bytes of a DuckDB size such as ``1GB``, ``512MB`` or ``953.6 MiB`` (None if not one)."""
-    match = _SIZE.match(size)
-    if not match:
-        return None
-    return int(float(match.group(1)) * _UNITS[(match.group(2) or "b").lower()])
 
 
 def limit_memory(conn: duckdb.DuckDBPyConnection, limit: str) -> None:
